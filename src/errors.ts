@@ -1,0 +1,206 @@
+/**
+ * Error classes. Every failure that talks to a server is an {@linkcode SmtpError}; bad input is
+ * a `TypeError` or `RangeError` thrown before any network I/O.
+ *
+ * @module
+ */
+
+import type { SmtpReply } from "./types.ts";
+
+/** The step of the session in which an error happened. */
+export type SmtpPhase =
+  | "connect"
+  | "tls"
+  | "greeting"
+  | "ehlo"
+  | "starttls"
+  | "auth"
+  | "mail"
+  | "rcpt"
+  | "data"
+  | "quit"
+  | "command";
+
+/** Base class of every error that comes from talking to an SMTP server. */
+export class SmtpError extends Error {
+  /** The step of the session that failed. */
+  readonly phase: SmtpPhase;
+
+  /**
+   * @param message What failed.
+   * @param phase The step of the session that failed.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, phase: SmtpPhase, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SmtpError";
+    this.phase = phase;
+  }
+}
+
+/** Formats a reply as `550 5.1.1 text` for error messages. */
+export function formatReply(reply: SmtpReply): string {
+  const status = reply.enhancedStatus;
+  const enhanced = status ? ` ${status.class}.${status.subject}.${status.detail}` : "";
+  return `${reply.code}${enhanced} ${reply.lines.join(" ")}`.trimEnd();
+}
+
+/** The server answered a command with an error reply (4xx or 5xx, or an unexpected code). */
+export class SmtpReplyError extends SmtpError {
+  /** The server's reply. */
+  readonly reply: SmtpReply;
+  /** The command that was answered, with secrets redacted (e.g. `MAIL FROM:<a@example.com>`). */
+  readonly command: string;
+
+  /**
+   * @param message What failed.
+   * @param phase The step of the session that failed.
+   * @param command The command that was answered, already redacted.
+   * @param reply The server's reply.
+   * @param options The underlying cause, if any.
+   */
+  constructor(
+    message: string,
+    phase: SmtpPhase,
+    command: string,
+    reply: SmtpReply,
+    options?: ErrorOptions,
+  ) {
+    super(`${message}: ${formatReply(reply)}`, phase, options);
+    this.name = "SmtpReplyError";
+    this.command = command;
+    this.reply = reply;
+  }
+
+  /** The three-digit reply code. */
+  get code(): number {
+    return this.reply.code;
+  }
+
+  /** True for 4xx replies: trying again later may succeed. */
+  get temporary(): boolean {
+    return this.reply.code >= 400 && this.reply.code < 500;
+  }
+}
+
+/** Authentication failed, or no mechanism could be used. */
+export class SmtpAuthError extends SmtpReplyError {
+  /**
+   * @param message What failed.
+   * @param command The AUTH command, redacted to its mechanism name.
+   * @param reply The server's reply.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, command: string, reply: SmtpReply, options?: ErrorOptions) {
+    super(message, "auth", command, reply, options);
+    this.name = "SmtpAuthError";
+  }
+}
+
+/** Not every recipient was accepted and the caller asked for that to be an error. */
+export class SmtpRecipientsError extends SmtpError {
+  /** Recipients that the server accepted. */
+  readonly accepted: readonly { address: string; reply: SmtpReply }[];
+  /** Recipients that the server refused. */
+  readonly rejected: readonly { address: string; reply: SmtpReply }[];
+
+  /**
+   * @param message What failed.
+   * @param accepted Recipients that the server accepted.
+   * @param rejected Recipients that the server refused.
+   */
+  constructor(
+    message: string,
+    accepted: readonly { address: string; reply: SmtpReply }[],
+    rejected: readonly { address: string; reply: SmtpReply }[],
+  ) {
+    super(message, "rcpt");
+    this.name = "SmtpRecipientsError";
+    this.accepted = accepted;
+    this.rejected = rejected;
+  }
+}
+
+/** The connection could not be opened, or broke while in use. */
+export class SmtpConnectionError extends SmtpError {
+  /**
+   * True when the connection broke after the whole message was sent and before the server
+   * answered: the message may or may not have been accepted.
+   */
+  readonly outcomeUnknown: boolean;
+
+  /**
+   * @param message What failed.
+   * @param phase The step of the session that failed.
+   * @param options The cause, and whether the outcome of a sent message is unknown.
+   */
+  constructor(
+    message: string,
+    phase: SmtpPhase,
+    options?: ErrorOptions & { outcomeUnknown?: boolean },
+  ) {
+    super(message, phase, options);
+    this.name = "SmtpConnectionError";
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
+  }
+}
+
+/** The TLS handshake failed: an untrusted or expired certificate, a wrong host name, etc. */
+export class SmtpTlsError extends SmtpError {
+  /**
+   * @param message What failed.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "tls", options);
+    this.name = "SmtpTlsError";
+  }
+}
+
+/** The server did not answer in time. */
+export class SmtpTimeoutError extends SmtpError {
+  /** The time limit that ran out, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * @param message What timed out.
+   * @param phase The step of the session that timed out.
+   * @param timeoutMs The time limit that ran out.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, phase: SmtpPhase, timeoutMs: number, options?: ErrorOptions) {
+    super(message, phase, options);
+    this.name = "SmtpTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The server broke the protocol: malformed or oversized replies, unexpected data. */
+export class SmtpProtocolError extends SmtpError {
+  /**
+   * @param message What was wrong.
+   * @param phase The step of the session in which it happened.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, phase: SmtpPhase, options?: ErrorOptions) {
+    super(message, phase, options);
+    this.name = "SmtpProtocolError";
+  }
+}
+
+/** The server lacks an extension that the message or the options need. */
+export class SmtpUnsupportedError extends SmtpError {
+  /** The missing extension, e.g. `STARTTLS` or `SMTPUTF8`. */
+  readonly extension: string;
+
+  /**
+   * @param message What is missing and why it is needed.
+   * @param phase The step of the session in which it was found.
+   * @param extension The missing extension.
+   */
+  constructor(message: string, phase: SmtpPhase, extension: string) {
+    super(message, phase);
+    this.name = "SmtpUnsupportedError";
+    this.extension = extension;
+  }
+}

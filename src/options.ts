@@ -1,0 +1,124 @@
+/**
+ * Options of {@linkcode SmtpClient} and {@linkcode sendMail}.
+ *
+ * @module
+ */
+
+import type { AuthOptions } from "./auth/types.ts";
+import type { Transport } from "./transport/types.ts";
+
+/**
+ * How the connection is secured.
+ *
+ * - `"implicit"`: TLS from the first byte (SMTPS, usually port 465).
+ * - `"starttls"`: connect in clear, then require the `STARTTLS` upgrade before anything else is
+ *   sent (usually ports 587 and 25). If the server does not offer it, the client fails.
+ * - `"none"`: no encryption at all. Everything, including mail, travels in clear text: use it
+ *   only on a trusted network or for local testing.
+ */
+export type TlsMode = "implicit" | "starttls" | "none";
+
+/** TLS settings. Certificates and host names are always verified. */
+export interface TlsOptions {
+  /** PEM CA certificates to trust in addition to the system store (e.g. a private CA). */
+  readonly caCerts?: readonly string[];
+  /**
+   * The host name the certificate must match, when it differs from `hostname` (e.g. when
+   * connecting to an IP address).
+   * @default {hostname}
+   */
+  readonly serverName?: string;
+  /** A PEM client certificate and key for mutual TLS. */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string };
+}
+
+/** Time limits in milliseconds. Every network wait has one. */
+export interface Timeouts {
+  /** Opening the TCP connection and the TLS handshake. @default {15000} */
+  readonly connectMs?: number;
+  /** Waiting for the server's greeting. @default {30000} */
+  readonly greetingMs?: number;
+  /** Waiting for the reply to an ordinary command. @default {60000} */
+  readonly commandMs?: number;
+  /** Waiting for the reply to the end of the message data. @default {300000} */
+  readonly dataEndMs?: number;
+  /** The whole QUIT exchange; the socket is closed when it runs out. @default {5000} */
+  readonly quitMs?: number;
+}
+
+/** One line of the SMTP dialogue, as given to {@linkcode ClientOptions.onTranscript}. */
+export interface TranscriptEvent {
+  /** Who sent it; `info` lines are the client's own notes (TLS established, etc.). */
+  readonly direction: "client" | "server" | "info";
+  /** The line, without CRLF; secrets are replaced by `[redacted]`. */
+  readonly line: string;
+}
+
+/** How to connect to an SMTP server. */
+export interface ClientOptions {
+  /** The server's host name or IP address. */
+  readonly hostname: string;
+  /**
+   * The TCP port.
+   * @default {465 for tls "implicit", 587 for "starttls", 25 for "none"}
+   */
+  readonly port?: number;
+  /**
+   * How the connection is secured.
+   * @default {"implicit" on port 465, "starttls" otherwise}
+   */
+  readonly tls?: TlsMode;
+  /** TLS settings. */
+  readonly tlsOptions?: TlsOptions;
+  /**
+   * The name sent with EHLO.
+   * @default {the machine's host name when it is a valid domain, else an address literal}
+   */
+  readonly clientName?: string;
+  /** Credentials; `false` or absent skips authentication even when the server offers it. */
+  readonly auth?: AuthOptions | false;
+  /**
+   * Host names for which authentication over a connection without TLS is allowed, for local
+   * testing. By default credentials are never sent in clear text.
+   * @default {[]}
+   */
+  readonly allowPlaintextAuth?: readonly string[];
+  /** Time limits. */
+  readonly timeouts?: Timeouts;
+  /**
+   * Whether to pipeline commands when the server offers PIPELINING.
+   * @default {true}
+   */
+  readonly pipelining?: boolean;
+  /**
+   * Whether to send with BDAT when the server offers CHUNKING.
+   * @default {true}
+   */
+  readonly chunking?: boolean;
+  /** Receives each command and reply line, with secrets redacted. */
+  readonly onTranscript?: (event: TranscriptEvent) => void;
+  /** The runtime seam; tests and proxies may supply their own. @default {the runtime's} */
+  readonly transport?: Transport;
+  /** Limits on what the server may send. */
+  readonly limits?: ReplyLimits;
+}
+
+/** Bounds on server replies, so that a hostile server cannot exhaust memory. */
+export interface ReplyLimits {
+  /** Longest reply line in bytes. @default {16384} */
+  readonly maxLineLength?: number;
+  /** Most lines in one reply. @default {1000} */
+  readonly maxLines?: number;
+}
+
+/** Options of one send. */
+export interface SendOptions {
+  /** Aborts the send; the connection is closed. */
+  readonly signal?: AbortSignal;
+  /**
+   * When true, a message that some (not all) recipients refused rejects with
+   * `SmtpRecipientsError` after it was sent to the others. When false, the result lists them.
+   * @default {false}
+   */
+  readonly rejectOnPartialFailure?: boolean;
+}
