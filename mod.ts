@@ -1,0 +1,33 @@
+/**
+ * # postie: an SMTP client for Deno and Node.js
+ *
+ * - Implicit TLS (SMTPS, port 465) and required STARTTLS (port 587); certificates and host
+ *   names are always verified. Plain SMTP only when asked for by name.
+ * - PIPELINING, CHUNKING (BDAT), SIZE, SMTPUTF8; per-recipient results.
+ * - Typed errors carrying the SMTP code, the enhanced status code, the command and the text.
+ * - Every wait has a timeout and honours an `AbortSignal`; every socket is closed on every path.
+ *
+ * @example Send a message
+ * ```ts ignore
+ * import { sendMail } from "@postie/smtp";
+ *
+ * const result = await sendMail(
+ *   { hostname: "smtp.example.com", port: 587, auth: { username: "me", password: "secret" } },
+ *   {
+ *     raw: "From: me@example.com\r\nTo: you@example.com\r\nSubject: Hi\r\n\r\nHello\r\n",
+ *     envelope: { from: "me@example.com", to: ["you@example.com"] },
+ *   },
+ * );
+ * console.log(result.reply.code); // 250
+ * ```
+ *
+ * @module
+ */
+
+export { Capabilities, SmtpClient } from "./src/client.ts";
+export { sendMail } from "./src/send_mail.ts";
+export * from "./src/errors.ts";
+export type * from "./src/types.ts";
+export type * from "./src/options.ts";
+export type * from "./src/auth/types.ts";
+export type * from "./src/transport/types.ts";

@@ -1,0 +1,545 @@
+/**
+ * {@linkcode SmtpClient}: connect, secure, greet, authenticate, send, quit.
+ *
+ * @module
+ */
+
+import type { AuthOptions } from "./auth/types.ts";
+import {
+  SmtpConnectionError,
+  SmtpError,
+  SmtpProtocolError,
+  SmtpRecipientsError,
+  SmtpReplyError,
+  SmtpTimeoutError,
+  SmtpTlsError,
+  SmtpUnsupportedError,
+} from "./errors.ts";
+import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
+import { Capabilities } from "./protocol/_capabilities.ts";
+import * as commands from "./protocol/_commands.ts";
+import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
+import { Session, type Wait } from "./protocol/_session.ts";
+import { type ResolvedTimeouts, runTransaction } from "./protocol/_transaction.ts";
+import { defaultTransport } from "./transport/default.ts";
+import type { Connection, Transport } from "./transport/types.ts";
+import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
+
+export { Capabilities } from "./protocol/_capabilities.ts";
+
+const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
+  connectMs: 15_000,
+  greetingMs: 30_000,
+  commandMs: 60_000,
+  dataEndMs: 300_000,
+  quitMs: 5_000,
+};
+
+/** Options after defaults were applied and input was checked. */
+interface ResolvedOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly serverName: string;
+  readonly caCerts: readonly string[] | undefined;
+  readonly clientCertificate: { readonly cert: string; readonly key: string } | undefined;
+  readonly clientName: string | undefined;
+  readonly auth: AuthOptions | undefined;
+  readonly timeouts: ResolvedTimeouts;
+  readonly pipelining: boolean;
+  readonly chunking: boolean;
+  readonly transport: Transport;
+  readonly options: ClientOptions;
+}
+
+function defaultPort(tls: TlsMode | undefined): number {
+  return tls === "implicit" ? 465 : tls === "none" ? 25 : 587;
+}
+
+function checkTimeout(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+    throw new RangeError(`Invalid timeouts.${name}: must be a positive number, got ${value}`);
+  }
+}
+
+/** Applies defaults and rejects bad input before any network I/O. */
+function resolveOptions(options: ClientOptions): ResolvedOptions {
+  const { hostname } = options;
+  if (typeof hostname !== "string" || hostname.trim() === "") {
+    throw new TypeError("Invalid hostname: must be a non-empty string");
+  }
+  commands.assertNoLineBreak(hostname, "hostname");
+  const port = options.port ?? defaultPort(options.tls);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Invalid port: ${port}`);
+  }
+  const tls: TlsMode = options.tls ?? (port === 465 ? "implicit" : "starttls");
+  if (tls !== "implicit" && tls !== "starttls" && tls !== "none") {
+    throw new TypeError(`Invalid tls mode: ${JSON.stringify(tls)}`);
+  }
+  if (options.clientName !== undefined) checkClientName(options.clientName);
+  const auth = options.auth || undefined;
+  if (auth && tls === "none" && !(options.allowPlaintextAuth ?? []).includes(hostname)) {
+    throw new TypeError(
+      `Refusing to authenticate to ${hostname} without TLS: credentials would travel in clear ` +
+        `text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth for ` +
+        `local testing`,
+    );
+  }
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
+  const serverName = options.tlsOptions?.serverName ?? hostname;
+  commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
+  return {
+    hostname,
+    port,
+    tls,
+    serverName,
+    caCerts: options.tlsOptions?.caCerts,
+    clientCertificate: options.tlsOptions?.clientCertificate,
+    clientName: options.clientName,
+    auth,
+    timeouts,
+    pipelining: options.pipelining ?? true,
+    chunking: options.chunking ?? true,
+    transport: options.transport ?? defaultTransport,
+    options,
+  };
+}
+
+const DOMAIN =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const ADDRESS_LITERAL = /^\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]$/;
+
+function checkClientName(name: string): void {
+  commands.assertNoLineBreak(name, "clientName");
+  if (!DOMAIN.test(name) && !ADDRESS_LITERAL.test(name)) {
+    throw new TypeError(
+      `Invalid clientName ${JSON.stringify(name)}: must be a domain name or an address literal ` +
+        `such as [192.0.2.1]`,
+    );
+  }
+}
+
+/** The EHLO name: the host name when it is a valid domain, else the local address literal. */
+function defaultClientName(transport: Transport, connection: Connection): string {
+  const host = transport.hostname?.();
+  if (host && DOMAIN.test(host)) return host;
+  const address = connection.localAddress;
+  if (address && address.includes(":")) return `[IPv6:${address}]`;
+  if (address && /^\d{1,3}(?:\.\d{1,3}){3}$/.test(address)) return `[${address}]`;
+  return "[127.0.0.1]";
+}
+
+function isPositive(reply: SmtpReply): boolean {
+  return reply.code >= 200 && reply.code < 300;
+}
+
+function isCertificateProblem(error: unknown): boolean {
+  const text = String(error instanceof Error ? `${error.message} ${error.cause ?? ""}` : error);
+  return /certif|issuer|expired|self.signed|not valid for|hostname|UnknownIssuer|NotValidForName/i
+    .test(text);
+}
+
+function toBytes(raw: Uint8Array | string | ReadableStream<Uint8Array>) {
+  return typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7e) return false;
+  return true;
+}
+
+/**
+ * An SMTP client connection. Connect with {@linkcode SmtpClient.connect}, send any number of
+ * messages, then {@linkcode SmtpClient.quit} (or `await using`).
+ *
+ * @example Send over STARTTLS with a password
+ * ```ts ignore
+ * import { SmtpClient } from "@postie/smtp";
+ *
+ * await using client = await SmtpClient.connect({
+ *   hostname: "smtp.example.com",
+ *   port: 587,
+ *   auth: { username: "me@example.com", password: Deno.env.get("SMTP_PASSWORD")! },
+ * });
+ * const result = await client.send({
+ *   raw: "From: me@example.com\r\nTo: you@example.com\r\nSubject: Hi\r\n\r\nHello\r\n",
+ *   envelope: { from: "me@example.com", to: ["you@example.com"] },
+ * });
+ * console.log(result.accepted.length);
+ * ```
+ */
+export class SmtpClient implements AsyncDisposable {
+  #session: Session;
+  #capabilities: Capabilities;
+  #options: ResolvedOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  #quitting: Promise<void> | undefined;
+
+  private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
+    this.#session = session;
+    this.#capabilities = capabilities;
+    this.#options = options;
+  }
+
+  /**
+   * Connects, secures the connection as `options.tls` says, greets the server and logs in.
+   *
+   * @param options Where and how to connect.
+   * @param init `signal` aborts the whole setup; the socket is closed.
+   * @returns A ready client.
+   */
+  static async connect(
+    options: ClientOptions,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<SmtpClient> {
+    const resolved = resolveOptions(options);
+    const { session, capabilities } = await open(resolved, init.signal);
+    return new SmtpClient(session, capabilities, resolved);
+  }
+
+  /** What the server offered in its last EHLO reply (after STARTTLS when used). */
+  get capabilities(): Capabilities {
+    return this.#capabilities;
+  }
+
+  /** Whether the connection is still open. */
+  get connected(): boolean {
+    return !this.#session.closed;
+  }
+
+  /** TLS details of the connection, when it is encrypted. */
+  get tls(): Connection["tls"] {
+    return this.#session.connection.tls;
+  }
+
+  /**
+   * Sends one message. Concurrent calls are queued and run one after another.
+   *
+   * Resolves with the accepted and rejected recipients when at least one was accepted;
+   * rejects with {@linkcode SmtpRecipientsError} when none was (nothing is sent then).
+   *
+   * @param message A raw RFC 5322 message and its envelope.
+   * @param options Abort signal and partial-failure policy.
+   * @returns What the server accepted.
+   */
+  send(message: RawMessage, options: SendOptions = {}): Promise<SendResult> {
+    const { raw, envelope } = message;
+    commands.assertEnvelopeAddress(envelope.from, "sender address");
+    if (envelope.to.length === 0) {
+      throw new TypeError("Cannot send message: the envelope has no recipient");
+    }
+    for (const address of envelope.to) commands.assertEnvelopeAddress(address, "recipient address");
+    const body = toBytes(raw);
+    return this.#enqueue(() => this.#send(envelope.from, envelope.to, body, options));
+  }
+
+  async #send(
+    from: string,
+    to: readonly string[],
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    options: SendOptions,
+  ): Promise<SendResult> {
+    this.#assertUsable();
+    const caps = this.#capabilities;
+    const utf8 = !isAscii(from) || to.some((address) => !isAscii(address));
+    if (utf8 && !caps.has("SMTPUTF8")) {
+      throw new SmtpUnsupportedError(
+        "Cannot send to or from an internationalised address: the server does not offer SMTPUTF8",
+        "mail",
+        "SMTPUTF8",
+      );
+    }
+    const mailParams: [string, string | undefined][] = [];
+    const maxSize = caps.maxSize;
+    if (body instanceof Uint8Array && caps.has("SIZE")) {
+      if (maxSize !== undefined && body.length > maxSize) {
+        throw new SmtpUnsupportedError(
+          `Message is larger than the server accepts: ${body.length} bytes, limit ${maxSize}`,
+          "mail",
+          "SIZE",
+        );
+      }
+      mailParams.push(["SIZE", String(body.length)]);
+    }
+    if (utf8) mailParams.push(["SMTPUTF8", undefined]);
+    const result = await runTransaction(this.#session, {
+      from,
+      to,
+      mailParams,
+      rcptParams: () => [],
+      body,
+    }, {
+      pipelining: this.#options.pipelining && caps.has("PIPELINING"),
+      chunking: this.#options.chunking && caps.has("CHUNKING"),
+      timeouts: this.#options.timeouts,
+      signal: options.signal,
+    });
+    if (options.rejectOnPartialFailure && result.rejected.length > 0) {
+      throw new SmtpRecipientsError(
+        `Message sent, but ${result.rejected.length} of ${to.length} recipients were refused`,
+        result.accepted,
+        result.rejected,
+      );
+    }
+    return { envelope: { from, to }, ...result };
+  }
+
+  /**
+   * Sends NOOP: checks that the connection is alive.
+   *
+   * @returns The server's reply.
+   */
+  noop(): Promise<SmtpReply> {
+    return this.#enqueue(() => this.#simple("NOOP"));
+  }
+
+  /**
+   * Sends RSET: abandons any transaction in progress.
+   */
+  async reset(): Promise<void> {
+    await this.#enqueue(() => this.#simple("RSET"));
+  }
+
+  async #simple(command: string): Promise<SmtpReply> {
+    this.#assertUsable();
+    const wait: Wait = { phase: "command", timeoutMs: this.#options.timeouts.commandMs };
+    const reply = await this.#session.command({ line: command }, wait);
+    if (!isPositive(reply)) {
+      throw new SmtpReplyError(`${command} failed`, "command", command, reply);
+    }
+    return reply;
+  }
+
+  #assertUsable(): void {
+    if (this.#quitting || this.#session.closed) {
+      throw new SmtpConnectionError("The connection is closed", "command");
+    }
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Sends QUIT and closes the connection. Waits at most `timeouts.quitMs` for the server and
+   * never throws: whatever the server does, the socket is closed afterwards.
+   */
+  quit(): Promise<void> {
+    this.#quitting ??= this.#queue.then(() => quitSession(this.#session, this.#options));
+    return this.#quitting;
+  }
+
+  /** Closes the connection now, without QUIT. Idempotent. */
+  close(): void {
+    this.#session.close();
+  }
+
+  /** `await using` support: QUIT and close. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.quit();
+  }
+}
+
+async function quitSession(session: Session, options: ResolvedOptions): Promise<void> {
+  if (session.closed) return;
+  try {
+    await session.command({ line: "QUIT" }, { phase: "quit", timeoutMs: options.timeouts.quitMs });
+  } catch {
+    // The server misbehaved or vanished: nothing left to do but close.
+  } finally {
+    session.close();
+  }
+}
+
+/** Opens and prepares a session; closes the socket on every failure. */
+async function open(
+  options: ResolvedOptions,
+  signal: AbortSignal | undefined,
+): Promise<{ session: Session; capabilities: Capabilities }> {
+  const { transport, timeouts } = options;
+  const connection = await connectTransport(options, signal);
+  const session = new Session(connection, {
+    limits: { ...DEFAULT_REPLY_LIMITS, ...options.options.limits },
+    onTranscript: options.options.onTranscript,
+  });
+  try {
+    if (connection.tls) session.info(`TLS established with ${options.serverName}`);
+    const greeting = await readGreeting(session, options, signal);
+    if (greeting.code !== 220) {
+      throw new SmtpReplyError("Server refused the session", "greeting", "(greeting)", greeting);
+    }
+    const clientName = options.clientName ?? defaultClientName(transport, connection);
+    let capabilities = await hello(session, clientName, options, signal);
+
+    if (options.tls === "starttls") {
+      if (!capabilities.has("STARTTLS")) {
+        throw new SmtpUnsupportedError(
+          `Server ${options.hostname}:${options.port} does not offer STARTTLS, and tls is ` +
+            `"starttls": refusing to continue in clear text (use tls: "implicit" if the port ` +
+            `expects TLS from the start)`,
+          "starttls",
+          "STARTTLS",
+        );
+      }
+      const wait: Wait = { phase: "starttls", timeoutMs: timeouts.commandMs, signal };
+      const reply = await session.command({ line: "STARTTLS" }, wait);
+      if (reply.code !== 220) {
+        throw new SmtpReplyError("STARTTLS refused", "starttls", "STARTTLS", reply);
+      }
+      if (session.buffered > 0) {
+        throw new SmtpProtocolError(
+          "Server sent data after its STARTTLS reply and before the TLS handshake (possible " +
+            "response injection): refusing to continue",
+          "starttls",
+        );
+      }
+      const secured = await transport.startTls(session.connection, {
+        serverName: options.serverName,
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(timeouts.connectMs),
+          ...(signal ? [signal] : []),
+        ]),
+      }).catch((error) => {
+        throw tlsError(error, options, timeouts.connectMs, signal);
+      });
+      session.replaceConnection(secured);
+      session.info(`TLS established with ${options.serverName}`);
+      capabilities = await hello(session, clientName, options, signal);
+    }
+
+    if (options.auth) {
+      await authenticateSession(session, capabilities, options, signal);
+    }
+    return { session, capabilities };
+  } catch (error) {
+    session.close();
+    if (signal?.aborted) throw signal.reason;
+    throw error;
+  }
+}
+
+async function connectTransport(
+  options: ResolvedOptions,
+  signal: AbortSignal | undefined,
+): Promise<Connection> {
+  const { transport, timeouts } = options;
+  const deadline = AbortSignal.timeout(timeouts.connectMs);
+  const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  try {
+    if (options.tls === "implicit") {
+      return await transport.connectTls({
+        hostname: options.hostname,
+        port: options.port,
+        serverName: options.serverName,
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
+        signal: combined,
+      });
+    }
+    return await transport.connect({
+      hostname: options.hostname,
+      port: options.port,
+      signal: combined,
+    });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw tlsError(error, options, timeouts.connectMs, signal);
+  }
+}
+
+/** Classifies a connect or handshake failure and adds the hint for the usual mistakes. */
+function tlsError(
+  error: unknown,
+  options: ResolvedOptions,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return new SmtpTimeoutError(
+      `Timed out after ${timeoutMs} ms connecting to ${options.hostname}:${options.port}`,
+      "connect",
+      timeoutMs,
+    );
+  }
+  if (error instanceof SmtpTlsError && options.tls === "implicit" && !isCertificateProblem(error)) {
+    return new SmtpTlsError(
+      `${error.message}. The server may not speak TLS on port ${options.port} before its ` +
+        `greeting: port 587 (and 25) usually needs tls: "starttls"`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+async function readGreeting(
+  session: Session,
+  options: ResolvedOptions,
+  signal: AbortSignal | undefined,
+): Promise<SmtpReply> {
+  try {
+    return await session.read({
+      phase: "greeting",
+      timeoutMs: options.timeouts.greetingMs,
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof SmtpTimeoutError && options.tls !== "implicit") {
+      throw new SmtpTimeoutError(
+        `${error.message} for the greeting. If port ${options.port} expects TLS from the ` +
+          `start (usually port 465), use tls: "implicit"`,
+        "greeting",
+        error.timeoutMs,
+        { cause: error },
+      );
+    }
+    if (error instanceof SmtpProtocolError && options.tls !== "implicit") {
+      throw new SmtpProtocolError(
+        `${error.message}. If port ${options.port} expects TLS from the start (usually port ` +
+          `465), use tls: "implicit"`,
+        "greeting",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** EHLO, falling back to HELO when the server does not know EHLO. */
+async function hello(
+  session: Session,
+  clientName: string,
+  options: ResolvedOptions,
+  signal: AbortSignal | undefined,
+): Promise<Capabilities> {
+  const wait: Wait = { phase: "ehlo", timeoutMs: options.timeouts.commandMs, signal };
+  const ehlo = commands.ehlo(clientName);
+  const reply = await session.command({ line: ehlo }, wait);
+  if (isPositive(reply)) return Capabilities.fromEhlo(reply);
+  if (reply.code === 500 || reply.code === 502) {
+    const helo = commands.helo(clientName);
+    const heloReply = await session.command({ line: helo }, wait);
+    if (isPositive(heloReply)) {
+      return Capabilities.none(heloReply.lines[0]?.split(/\s+/, 1)[0] ?? "");
+    }
+    throw new SmtpReplyError("Server refused HELO", "ehlo", helo, heloReply);
+  }
+  throw new SmtpReplyError("Server refused EHLO", "ehlo", ehlo, reply);
+}
+
+/** Placeholder until the SASL module lands: fails clearly rather than skipping auth. */
+async function authenticateSession(
+  session: Session,
+  capabilities: Capabilities,
+  options: ResolvedOptions,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  void session, capabilities, options, signal;
+  await Promise.resolve();
+  throw new SmtpError("Authentication is not available yet", "auth");
+}

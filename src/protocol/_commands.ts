@@ -1,0 +1,106 @@
+/**
+ * One serializer per SMTP command. Every argument is checked for CR, LF and NUL, so that no
+ * caller-supplied value can inject a command.
+ *
+ * @module
+ */
+
+/** Throws a `TypeError` when `value` contains CR, LF or NUL. */
+export function assertNoLineBreak(value: string, what: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0x00) {
+      throw new TypeError(
+        `Invalid ${what}: contains a line break or NUL: ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/** Checks an envelope address: no line breaks, no angle brackets, no spaces, no controls. */
+export function assertEnvelopeAddress(address: string, what: string): void {
+  assertNoLineBreak(address, what);
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c <= 0x20 || c === 0x3c || c === 0x3e || c === 0x7f) {
+      throw new TypeError(
+        `Invalid ${what}: ${JSON.stringify(address)} contains a space, control or angle bracket`,
+      );
+    }
+  }
+  if (address !== "" && !address.includes("@")) {
+    throw new TypeError(`Invalid ${what}: ${JSON.stringify(address)} has no @`);
+  }
+}
+
+/** RFC 3461 xtext: `+XX` for `+`, `=`, controls and non-ASCII bytes. */
+export function encodeXtext(value: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(value)) {
+    out += byte < 0x21 || byte > 0x7e || byte === 0x2b || byte === 0x3d
+      ? "+" + byte.toString(16).toUpperCase().padStart(2, "0")
+      : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/** ESMTP parameters: `KEY` or `KEY=VALUE`; values must already be encoded as needed. */
+export type Parameters = readonly (readonly [string, string | undefined])[];
+
+function formatParameters(params: Parameters): string {
+  let out = "";
+  for (const [key, value] of params) {
+    assertNoLineBreak(key, "parameter name");
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(key)) {
+      throw new TypeError(`Invalid parameter name: ${JSON.stringify(key)}`);
+    }
+    if (value === undefined) {
+      out += " " + key;
+    } else {
+      assertNoLineBreak(value, `value of parameter ${key}`);
+      if (/[\s=]/.test(value)) {
+        throw new TypeError(`Invalid value of parameter ${key}: ${JSON.stringify(value)}`);
+      }
+      out += ` ${key}=${value}`;
+    }
+  }
+  return out;
+}
+
+/** `EHLO name` */
+export function ehlo(name: string): string {
+  assertNoLineBreak(name, "EHLO name");
+  return `EHLO ${name}`;
+}
+
+/** `HELO name` */
+export function helo(name: string): string {
+  assertNoLineBreak(name, "HELO name");
+  return `HELO ${name}`;
+}
+
+/** `MAIL FROM:<address> params` */
+export function mailFrom(address: string, params: Parameters = []): string {
+  assertEnvelopeAddress(address, "sender address");
+  return `MAIL FROM:<${address}>${formatParameters(params)}`;
+}
+
+/** `RCPT TO:<address> params` */
+export function rcptTo(address: string, params: Parameters = []): string {
+  assertEnvelopeAddress(address, "recipient address");
+  if (address === "") throw new TypeError("Invalid recipient address: empty");
+  return `RCPT TO:<${address}>${formatParameters(params)}`;
+}
+
+/** `BDAT size` or `BDAT size LAST` */
+export function bdat(size: number, last: boolean): string {
+  return last ? `BDAT ${size} LAST` : `BDAT ${size}`;
+}
+
+/** `AUTH mechanism [initial-response]` */
+export function auth(mechanism: string, initialResponse?: string): string {
+  assertNoLineBreak(mechanism, "SASL mechanism name");
+  if (initialResponse === undefined) return `AUTH ${mechanism}`;
+  assertNoLineBreak(initialResponse, "SASL initial response");
+  return `AUTH ${mechanism} ${initialResponse}`;
+}

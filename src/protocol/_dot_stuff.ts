@@ -1,0 +1,89 @@
+/**
+ * CRLF normalisation and dot-stuffing for the DATA command, as a small state machine that keeps
+ * its state across chunk boundaries and runs in linear time.
+ *
+ * @module
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+const END_OF_DATA = new Uint8Array([DOT, CR, LF]);
+
+/**
+ * Turns message bytes into what goes on the wire: every line end becomes CRLF (bare LF and bare
+ * CR included) and, when `dotStuffing` is on, a `.` that starts a line is doubled (RFC 5321
+ * section 4.5.2). {@linkcode DataEncoder.finish} returns the end-of-data mark.
+ */
+export class DataEncoder {
+  readonly #dotStuffing: boolean;
+  #lineStart = true;
+  #pendingCR = false;
+
+  /** @param dotStuffing True for DATA, false for BDAT (which only needs CRLF line ends). */
+  constructor(dotStuffing: boolean) {
+    this.#dotStuffing = dotStuffing;
+  }
+
+  /** Encodes one chunk. The result may be the input itself when nothing needed changing. */
+  push(chunk: Uint8Array): Uint8Array {
+    const n = chunk.length;
+    if (n === 0) return chunk;
+    const out = new Uint8Array(n * 2 + 2);
+    let o = 0;
+    let i = 0;
+    if (this.#pendingCR) {
+      this.#pendingCR = false;
+      out[o++] = CR;
+      out[o++] = LF;
+      if (chunk[0] === LF) i = 1;
+      this.#lineStart = true;
+    }
+    let nextLF = -2;
+    let nextCR = -2;
+    while (i < n) {
+      if (this.#lineStart) {
+        this.#lineStart = false;
+        if (this.#dotStuffing && chunk[i] === DOT) out[o++] = DOT;
+      }
+      if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i);
+      if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i);
+      const stop = Math.min(nextLF === -1 ? n : nextLF, nextCR === -1 ? n : nextCR);
+      if (stop > i) {
+        out.set(chunk.subarray(i, stop), o);
+        o += stop - i;
+      }
+      if (stop === n) break;
+      if (chunk[stop] === CR) {
+        if (stop + 1 === n) {
+          this.#pendingCR = true;
+          break;
+        }
+        i = chunk[stop + 1] === LF ? stop + 2 : stop + 1;
+      } else {
+        i = stop + 1;
+      }
+      out[o++] = CR;
+      out[o++] = LF;
+      this.#lineStart = true;
+    }
+    return o === n && !this.#pendingCR ? chunk : out.subarray(0, o);
+  }
+
+  /**
+   * Ends the message: completes a pending line end and, for DATA, returns the CRLF (when the
+   * message did not end with one) and the `.` line.
+   */
+  finish(): Uint8Array {
+    const tail: number[] = [];
+    if (this.#pendingCR) {
+      this.#pendingCR = false;
+      tail.push(CR, LF);
+      this.#lineStart = true;
+    }
+    if (!this.#dotStuffing) return new Uint8Array(tail);
+    if (!this.#lineStart) tail.push(CR, LF);
+    if (tail.length === 0) return END_OF_DATA.slice();
+    return new Uint8Array([...tail, ...END_OF_DATA]);
+  }
+}

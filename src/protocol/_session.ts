@@ -1,0 +1,216 @@
+/**
+ * The session: one {@linkcode Connection}, a {@linkcode ReplyReader} and the deadlines around
+ * every wait. Commands go out as lines, replies come back in order (pipelining is a matter of
+ * writing several lines before reading their replies).
+ *
+ * @module
+ */
+
+import {
+  SmtpConnectionError,
+  SmtpError,
+  type SmtpPhase,
+  SmtpProtocolError,
+  SmtpTimeoutError,
+} from "../errors.ts";
+import type { TranscriptEvent } from "../options.ts";
+import type { Connection } from "../transport/types.ts";
+import type { SmtpReply } from "../types.ts";
+import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
+
+const encoder = new TextEncoder();
+
+/** A command line to write, and how it appears in the transcript. */
+export interface CommandLine {
+  /** The line without CRLF. */
+  readonly line: string;
+  /** What the transcript shows instead of `line` (for secrets). */
+  readonly display?: string;
+}
+
+/** Settings of a session. */
+export interface SessionOptions {
+  /** Bounds on replies. */
+  readonly limits: ReplyReaderLimits;
+  /** Receives the dialogue. */
+  readonly onTranscript?: ((event: TranscriptEvent) => void) | undefined;
+}
+
+/** What a wait is for: the phase (for errors) and its time limit. */
+export interface Wait {
+  readonly phase: SmtpPhase;
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal | undefined;
+  /** True when the message was completely sent and only its reply is awaited. */
+  readonly outcomeUnknownOnLoss?: boolean;
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "TimeoutError";
+}
+
+/** Runs `fn` with a signal that aborts on the caller's signal or after `timeoutMs`. */
+export async function withDeadline<T>(
+  wait: Wait,
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const timeout = AbortSignal.timeout(wait.timeoutMs);
+  const signal = wait.signal ? AbortSignal.any([wait.signal, timeout]) : timeout;
+  try {
+    return await fn(signal);
+  } catch (error) {
+    if (wait.signal?.aborted) throw wait.signal.reason;
+    if (isTimeout(error) || (timeout.aborted && error === timeout.reason)) {
+      throw new SmtpTimeoutError(
+        `Timed out after ${wait.timeoutMs} ms ${what}`,
+        wait.phase,
+        wait.timeoutMs,
+      );
+    }
+    throw error;
+  }
+}
+
+/** One SMTP conversation over one connection. */
+export class Session {
+  #connection: Connection;
+  #reader: ReplyReader;
+  #limits: ReplyReaderLimits;
+  #onTranscript: ((event: TranscriptEvent) => void) | undefined;
+
+  constructor(connection: Connection, options: SessionOptions) {
+    this.#connection = connection;
+    this.#limits = options.limits;
+    this.#reader = new ReplyReader(options.limits);
+    this.#onTranscript = options.onTranscript;
+  }
+
+  /** The current connection. */
+  get connection(): Connection {
+    return this.#connection;
+  }
+
+  /** Whether the connection is closed. */
+  get closed(): boolean {
+    return this.#connection.closed;
+  }
+
+  /** Bytes received beyond the replies returned so far. */
+  get buffered(): number {
+    return this.#reader.buffered;
+  }
+
+  /** Writes a note to the transcript. */
+  info(line: string): void {
+    this.#onTranscript?.({ direction: "info", line });
+  }
+
+  /** Continues over a new connection (after the TLS upgrade), with a fresh reader. */
+  replaceConnection(connection: Connection): void {
+    this.#connection = connection;
+    this.#reader = new ReplyReader(this.#limits);
+  }
+
+  /** Closes the connection now. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Writes command lines in one write. */
+  async write(commands: readonly CommandLine[], wait: Wait): Promise<void> {
+    let text = "";
+    for (const command of commands) {
+      text += command.line + "\r\n";
+      if (this.#onTranscript) {
+        this.#onTranscript({ direction: "client", line: command.display ?? command.line });
+      }
+    }
+    await this.writeBytes(encoder.encode(text), wait);
+  }
+
+  /** Writes raw bytes (message data). */
+  async writeBytes(bytes: Uint8Array, wait: Wait): Promise<void> {
+    try {
+      await withDeadline(
+        wait,
+        "writing to the server",
+        (signal) => this.#connection.write(bytes, signal),
+      );
+    } catch (error) {
+      throw this.#fail(error, wait);
+    }
+  }
+
+  /** Sends one command and reads its reply. */
+  async command(command: CommandLine, wait: Wait): Promise<SmtpReply> {
+    await this.write([command], wait);
+    return await this.read(wait);
+  }
+
+  /** Reads the next reply. */
+  async read(wait: Wait): Promise<SmtpReply> {
+    try {
+      let reply = this.#reader.next();
+      if (!reply) {
+        reply = await withDeadline(wait, "waiting for the server's reply", async (signal) => {
+          while (true) {
+            const chunk = await this.#connection.read(signal);
+            if (chunk === null) {
+              throw new SmtpConnectionError(
+                "Connection closed by the server",
+                wait.phase,
+                { outcomeUnknown: wait.outcomeUnknownOnLoss ?? false },
+              );
+            }
+            this.#reader.push(chunk);
+            const next = this.#reader.next();
+            if (next) return next;
+          }
+        });
+      }
+      if (this.#onTranscript) {
+        const { code, lines } = reply;
+        const status = reply.enhancedStatus;
+        const prefix = status ? ` ${status.class}.${status.subject}.${status.detail}` : "";
+        lines.forEach((line, i) =>
+          this.#onTranscript!({
+            direction: "server",
+            line: `${code}${i === lines.length - 1 ? " " : "-"}${prefix.slice(1)}${
+              prefix && line ? " " : ""
+            }${line}`.trimEnd(),
+          })
+        );
+      }
+      return reply;
+    } catch (error) {
+      throw this.#fail(error, wait);
+    }
+  }
+
+  /** Closes the connection and turns `error` into the right error for this wait. */
+  #fail(error: unknown, wait: Wait): unknown {
+    this.#connection.close();
+    if (wait.signal?.aborted && error === wait.signal.reason) return error;
+    if (error instanceof SmtpProtocolError && error.phase !== wait.phase) {
+      return new SmtpProtocolError(error.message, wait.phase, { cause: error });
+    }
+    if (error instanceof SmtpConnectionError) {
+      if (
+        error.phase === wait.phase && error.outcomeUnknown === (wait.outcomeUnknownOnLoss ?? false)
+      ) {
+        return error;
+      }
+      return new SmtpConnectionError(error.message, wait.phase, {
+        cause: error.cause ?? error,
+        outcomeUnknown: wait.outcomeUnknownOnLoss ?? false,
+      });
+    }
+    if (error instanceof SmtpError) return error;
+    return new SmtpConnectionError(
+      `Connection failed: ${error instanceof Error ? error.message : String(error)}`,
+      wait.phase,
+      { cause: error, outcomeUnknown: wait.outcomeUnknownOnLoss ?? false },
+    );
+  }
+}

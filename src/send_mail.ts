@@ -1,0 +1,43 @@
+/**
+ * {@linkcode sendMail}: connect, send one message, quit, on every path.
+ *
+ * @module
+ */
+
+import { SmtpClient } from "./client.ts";
+import type { ClientOptions, SendOptions } from "./options.ts";
+import type { RawMessage, SendResult } from "./types.ts";
+
+/**
+ * Connects, sends one message and quits. The connection is closed on every path.
+ *
+ * @param options Where and how to connect.
+ * @param message The message.
+ * @param sendOptions Abort signal and partial-failure policy.
+ * @returns What the server accepted.
+ *
+ * @example
+ * ```ts ignore
+ * import { sendMail } from "@postie/smtp";
+ *
+ * await sendMail({ hostname: "smtp.example.com" }, {
+ *   raw: "Subject: Hi\r\n\r\nHello\r\n",
+ *   envelope: { from: "me@example.com", to: ["you@example.com"] },
+ * });
+ * ```
+ */
+export async function sendMail(
+  options: ClientOptions,
+  message: RawMessage,
+  sendOptions: SendOptions = {},
+): Promise<SendResult> {
+  const client = await SmtpClient.connect(
+    options,
+    sendOptions.signal ? { signal: sendOptions.signal } : {},
+  );
+  try {
+    return await client.send(message, sendOptions);
+  } finally {
+    await client.quit();
+  }
+}

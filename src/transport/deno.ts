@@ -1,0 +1,247 @@
+/**
+ * The Deno transport: `Deno.connect`, `Deno.connectTls` and `Deno.startTls`.
+ *
+ * @module
+ */
+
+import { SmtpConnectionError, SmtpTlsError } from "../errors.ts";
+import type {
+  Connection,
+  ConnectOptions,
+  FileOpener,
+  TlsConnectOptions,
+  TlsInfo,
+  Transport,
+} from "./types.ts";
+
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/** Rejects with the signal's reason when it aborts, running `onAbort` first. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void) {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    onAbort();
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", abort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", abort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A `Deno.Conn` or `Deno.TlsConn` behind the {@linkcode Connection} interface. */
+class DenoConnection implements Connection {
+  #conn: Deno.Conn;
+  #closed = false;
+  #buffer = new Uint8Array(READ_BUFFER_SIZE);
+  readonly tls?: TlsInfo;
+  readonly localAddress?: string;
+
+  constructor(conn: Deno.Conn, tls?: TlsInfo) {
+    this.#conn = conn;
+    if (tls) this.tls = tls;
+    const local = conn.localAddr;
+    if (local.transport === "tcp") this.localAddress = local.hostname;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Hands the underlying connection over to `Deno.startTls`. */
+  detach(): Deno.TcpConn {
+    this.#closed = true;
+    return this.#conn as Deno.TcpConn;
+  }
+
+  async read(signal?: AbortSignal): Promise<Uint8Array | null> {
+    if (this.#closed) return null;
+    let n: number | null;
+    try {
+      n = await raceAbort(this.#conn.read(this.#buffer), signal, () => this.close());
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw error;
+      if (this.#closed) return null;
+      this.close();
+      throw new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
+        cause: error,
+      });
+    }
+    if (n === null) {
+      this.close();
+      return null;
+    }
+    return this.#buffer.slice(0, n);
+  }
+
+  async write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) {
+      throw new SmtpConnectionError("Cannot write: the connection is closed", "command");
+    }
+    try {
+      let offset = 0;
+      while (offset < data.length) {
+        const view = offset === 0 ? data : data.subarray(offset);
+        offset += await raceAbort(this.#conn.write(view), signal, () => this.close());
+      }
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw error;
+      this.close();
+      throw new SmtpConnectionError(
+        `Connection lost while writing: ${describe(error)}`,
+        "command",
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed by the peer or the runtime
+    }
+  }
+}
+
+async function handshake(conn: Deno.TlsConn, signal: AbortSignal | undefined): Promise<TlsInfo> {
+  try {
+    const info = await raceAbort(conn.handshake(), signal, () => {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    });
+    return { alpnProtocol: info.alpnProtocol };
+  } catch (error) {
+    if (signal?.aborted && error === signal.reason) throw error;
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    throw new SmtpTlsError(`TLS handshake failed: ${describe(error)}`, { cause: error });
+  }
+}
+
+function tlsOptions(options: TlsConnectOptions) {
+  const result: { hostname: string; caCerts?: string[] } = { hostname: options.serverName };
+  if (options.caCerts?.length) result.caCerts = [...options.caCerts];
+  return result;
+}
+
+async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
+  let conn: Deno.TcpConn | undefined;
+  const attempt = Deno.connect({ hostname: options.hostname, port: options.port }).then((c) => {
+    conn = c;
+    return c;
+  });
+  try {
+    const result = await raceAbort(attempt, options.signal, () => {
+      attempt.then((c) => c.close(), () => {});
+    });
+    result.setNoDelay(true);
+    return result;
+  } catch (error) {
+    if (options.signal?.aborted && error === options.signal.reason) throw error;
+    conn?.close();
+    throw new SmtpConnectionError(
+      `Cannot connect to ${options.hostname}:${options.port}: ${describe(error)}`,
+      "connect",
+      { cause: error },
+    );
+  }
+}
+
+/** The Deno implementation of {@linkcode Transport}. */
+export const denoTransport: Transport = {
+  async connect(options: ConnectOptions): Promise<Connection> {
+    return new DenoConnection(await connectTcp(options));
+  },
+
+  async connectTls(options: ConnectOptions & TlsConnectOptions): Promise<Connection> {
+    const tcp = await connectTcp(options);
+    let tls: Deno.TlsConn;
+    try {
+      const init: Parameters<typeof Deno.startTls>[1] = tlsOptions(options);
+      if (options.clientCertificate) {
+        // Deno.startTls takes no client certificate; connectTls does.
+        tcp.close();
+        tls = await Deno.connectTls({
+          hostname: options.hostname,
+          port: options.port,
+          ...init,
+          cert: options.clientCertificate.cert,
+          key: options.clientCertificate.key,
+        });
+      } else {
+        tls = await Deno.startTls(tcp, init);
+      }
+    } catch (error) {
+      try {
+        tcp.close();
+      } catch { /* closed */ }
+      throw new SmtpTlsError(`TLS setup failed: ${describe(error)}`, { cause: error });
+    }
+    const info = await handshake(tls, options.signal);
+    return new DenoConnection(tls, info);
+  },
+
+  async startTls(connection: Connection, options: TlsConnectOptions): Promise<Connection> {
+    if (!(connection instanceof DenoConnection)) {
+      throw new TypeError("Cannot start TLS: the connection was not opened by the Deno transport");
+    }
+    const tcp = connection.detach();
+    let tls: Deno.TlsConn;
+    try {
+      tls = await Deno.startTls(tcp, tlsOptions(options));
+    } catch (error) {
+      try {
+        tcp.close();
+      } catch { /* closed */ }
+      throw new SmtpTlsError(`STARTTLS upgrade failed: ${describe(error)}`, { cause: error });
+    }
+    const info = await handshake(tls, options.signal);
+    return new DenoConnection(tls, info);
+  },
+
+  hostname(): string | undefined {
+    try {
+      return Deno.hostname();
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. */
+export const denoOpenFile: FileOpener = async (path: string) => {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    if (!info.isFile) throw new TypeError(`Not a file: ${path}`);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return file.readable;
+};
