@@ -137,8 +137,23 @@ function isPositive(reply: SmtpReply): boolean {
 
 function isCertificateProblem(error: unknown): boolean {
   const text = String(error instanceof Error ? `${error.message} ${error.cause ?? ""}` : error);
-  return /certif|issuer|expired|self.signed|not valid for|hostname|UnknownIssuer|NotValidForName/i
+  return /certif|issuer|expired|self.signed|not valid for|UnknownIssuer|NotValidForName|CaUsedAsEndEntity/i
     .test(text);
+}
+
+/** Says in words what a certificate failure means and what to do about it. */
+function explainCertificateProblem(error: SmtpTlsError, options: ResolvedOptions): string {
+  const text = `${error.message} ${String(error.cause ?? "")}`;
+  const server = `The certificate of ${options.hostname}:${options.port}`;
+  if (/expired|NotValidYet/i.test(text)) return `${server} has expired or is not yet valid`;
+  if (/NotValidForName|not valid for|hostname|altnames/i.test(text)) {
+    return `${server} is not valid for "${options.serverName}" (set tlsOptions.serverName when ` +
+      `connecting by IP address)`;
+  }
+  if (/CaUsedAsEndEntity|self.signed/i.test(text)) {
+    return `${server} is self-signed (trust it with tlsOptions.caCerts)`;
+  }
+  return `${server} is not signed by a trusted CA (add the CA with tlsOptions.caCerts)`;
 }
 
 function toBytes(raw: Uint8Array | string | ReadableStream<Uint8Array>) {
@@ -467,7 +482,12 @@ function tlsError(
       timeoutMs,
     );
   }
-  if (error instanceof SmtpTlsError && options.tls === "implicit" && !isCertificateProblem(error)) {
+  if (error instanceof SmtpTlsError && isCertificateProblem(error)) {
+    return new SmtpTlsError(`${explainCertificateProblem(error, options)}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  if (error instanceof SmtpTlsError && options.tls === "implicit") {
     return new SmtpTlsError(
       `${error.message}. The server may not speak TLS on port ${options.port} before its ` +
         `greeting: port 587 (and 25) usually needs tls: "starttls"`,

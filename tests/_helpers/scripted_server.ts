@@ -1,0 +1,174 @@
+/**
+ * A scripted SMTP server for tests: a raw loopback listener that runs a script per
+ * connection, so that tests can play a misbehaving or unusual server exactly.
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The server side of one connection, as seen by a script. */
+export class ScriptedConnection {
+  #conn: Deno.Conn;
+  #buffer = new Uint8Array(0);
+  /** Every byte the client sent, as text. */
+  received = "";
+  /** Number of read calls that returned data (round trips seen by the server). */
+  reads = 0;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** Writes text as is (use `\r\n` line ends). */
+  async send(text: string | Uint8Array): Promise<void> {
+    const bytes = typeof text === "string" ? encoder.encode(text) : text;
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+  }
+
+  async #fill(): Promise<boolean> {
+    const chunk = new Uint8Array(64 * 1024);
+    const n = await this.#conn.read(chunk).catch(() => null);
+    if (n === null) return false;
+    this.reads++;
+    const data = chunk.subarray(0, n);
+    this.received += decoder.decode(data);
+    const joined = new Uint8Array(this.#buffer.length + n);
+    joined.set(this.#buffer);
+    joined.set(data, this.#buffer.length);
+    this.#buffer = joined;
+    return true;
+  }
+
+  /** Reads one line without its CRLF; `null` when the client closed the connection. */
+  async readLine(): Promise<string | null> {
+    while (true) {
+      const lf = this.#buffer.indexOf(0x0a);
+      if (lf !== -1) {
+        const line = decoder.decode(this.#buffer.subarray(0, lf)).replace(/\r$/, "");
+        this.#buffer = this.#buffer.slice(lf + 1);
+        return line;
+      }
+      if (!await this.#fill()) return null;
+    }
+  }
+
+  /** Reads exactly `n` bytes (BDAT data); `null` at end of stream. */
+  async readBytes(n: number): Promise<Uint8Array | null> {
+    while (this.#buffer.length < n) if (!await this.#fill()) return null;
+    const bytes = this.#buffer.slice(0, n);
+    this.#buffer = this.#buffer.slice(n);
+    return bytes;
+  }
+
+  /** Reads message data up to and including the `.` line; returns it without the end mark. */
+  async readData(): Promise<string | null> {
+    const lines: string[] = [];
+    while (true) {
+      const line = await this.readLine();
+      if (line === null) return null;
+      if (line === ".") return lines.join("\r\n");
+      lines.push(line);
+    }
+  }
+
+  /** Waits until the client closes the connection (or `ms` pass). */
+  async waitForClose(ms = 5000): Promise<void> {
+    const timer = new Promise<void>((resolve) => {
+      const id = setTimeout(resolve, ms);
+      this.#closeTimer = id;
+    });
+    const closed = (async () => {
+      while (await this.#fill());
+    })();
+    await Promise.race([timer, closed]);
+    clearTimeout(this.#closeTimer);
+  }
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Closes the connection. */
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** A running scripted server. */
+export interface ScriptedServer {
+  port: number;
+  /** The connections made so far, in order. */
+  connections: ScriptedConnection[];
+  /** Errors thrown by scripts (a failed expectation in a script fails the test). */
+  errors: unknown[];
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts a listener on 127.0.0.1 that runs `script` for each connection, then closes it.
+ * With `tls`, the listener speaks TLS from the first byte (implicit TLS).
+ */
+export function startScriptedServer(
+  script: (conn: ScriptedConnection, index: number) => Promise<void>,
+  tls?: { cert: string; key: string },
+): ScriptedServer {
+  const listener = tls
+    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key })
+    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: ScriptedConnection[] = [];
+  const errors: unknown[] = [];
+  const running: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const connection = new ScriptedConnection(conn);
+      const index = connections.push(connection) - 1;
+      running.push(
+        script(connection, index).catch((error) => {
+          errors.push(error);
+        }).finally(() => connection.close()),
+      );
+    }
+  })().catch(() => {});
+  const close = async () => {
+    try {
+      listener.close();
+    } catch {
+      // closed
+    }
+    await accepting;
+    await Promise.all(running);
+    if (errors.length > 0) throw errors[0];
+  };
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    connections,
+    errors,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** A script step: reads a line and checks it against `expected` (a string prefix or a RegExp). */
+export async function expectLine(
+  conn: ScriptedConnection,
+  expected: string | RegExp,
+): Promise<string> {
+  const line = await conn.readLine();
+  if (line === null) throw new Error(`Expected ${expected}, but the client closed`);
+  const ok = typeof expected === "string" ? line.startsWith(expected) : expected.test(line);
+  if (!ok) throw new Error(`Expected ${expected}, got ${JSON.stringify(line)}`);
+  return line;
+}
+
+/** Greets and answers EHLO with `extensions`. */
+export async function greet(conn: ScriptedConnection, extensions: string[] = []): Promise<void> {
+  await conn.send("220 scripted.test ESMTP\r\n");
+  await expectLine(conn, "EHLO ");
+  const lines = ["scripted.test", ...extensions];
+  await conn.send(
+    lines.map((l, i) => `250${i === lines.length - 1 ? " " : "-"}${l}\r\n`).join(""),
+  );
+}
