@@ -131,6 +131,52 @@ function defaultClientName(transport: Transport, connection: Connection): string
   return "[127.0.0.1]";
 }
 
+/** A message ready for one transaction attempt. */
+interface PreparedMessage {
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly body: Uint8Array | ReadableStream<Uint8Array>;
+  readonly eightBit: boolean;
+  readonly messageId?: string;
+  /** True when a fresh body can be prepared again for a retry. */
+  readonly replayable: boolean;
+}
+
+function checkEnvelope(from: string, to: readonly string[]): void {
+  commands.assertEnvelopeAddress(from, "sender address");
+  if (to.length === 0) throw new TypeError("Cannot send message: the envelope has no recipient");
+  for (const address of to) commands.assertEnvelopeAddress(address, "recipient address");
+}
+
+const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
+
+function checkSendOptions(options: SendOptions): void {
+  const dsn = options.dsn;
+  if (!dsn) return;
+  if (dsn.ret !== undefined && dsn.ret !== "FULL" && dsn.ret !== "HDRS") {
+    throw new TypeError(`Invalid dsn.ret: ${JSON.stringify(dsn.ret)}`);
+  }
+  if (dsn.envid !== undefined) {
+    commands.assertNoLineBreak(dsn.envid, "dsn.envid");
+    if (dsn.envid.length > 100) {
+      throw new RangeError("Invalid dsn.envid: longer than 100 characters");
+    }
+  }
+  if (dsn.notify) {
+    const notify: readonly string[] = dsn.notify;
+    const valid = notify.length > 0 &&
+      (notify.length === 1 && notify[0] === "NEVER" || notify.every((n) => NOTIFY.has(n)));
+    if (!valid) throw new TypeError(`Invalid dsn.notify: ${JSON.stringify(notify)}`);
+  }
+}
+
+/** A failure after which the same message may be tried once more on a fresh connection. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof SmtpReplyError) return error.code === 421 && error.phase !== "data";
+  return error instanceof SmtpConnectionError && !error.outcomeUnknown &&
+    (error.phase === "mail" || error.phase === "rcpt");
+}
+
 function isPositive(reply: SmtpReply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
@@ -241,23 +287,58 @@ export class SmtpClient implements AsyncDisposable {
    */
   send(message: RawMessage, options: SendOptions = {}): Promise<SendResult> {
     const { raw, envelope } = message;
-    commands.assertEnvelopeAddress(envelope.from, "sender address");
-    if (envelope.to.length === 0) {
-      throw new TypeError("Cannot send message: the envelope has no recipient");
-    }
-    for (const address of envelope.to) commands.assertEnvelopeAddress(address, "recipient address");
+    checkEnvelope(envelope.from, envelope.to);
+    checkSendOptions(options);
     const body = toBytes(raw);
-    return this.#enqueue(() => this.#send(envelope.from, envelope.to, body, options));
+    const prepare = (): Promise<PreparedMessage> =>
+      Promise.resolve({
+        from: envelope.from,
+        to: envelope.to,
+        body,
+        eightBit: false,
+        replayable: body instanceof Uint8Array,
+      });
+    return this.#enqueue(() => this.#send(prepare, options));
   }
 
   async #send(
-    from: string,
-    to: readonly string[],
-    body: Uint8Array | ReadableStream<Uint8Array>,
+    prepare: (capabilities: Capabilities) => Promise<PreparedMessage>,
     options: SendOptions,
   ): Promise<SendResult> {
-    this.#assertUsable();
+    if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
+    options.signal?.throwIfAborted();
+    for (let attempt = 1;; attempt++) {
+      if (this.#session.closed) await this.#reconnect(options.signal);
+      const message = await prepare(this.#capabilities);
+      const progress = { dataStarted: false };
+      try {
+        return await this.#transaction(message, options, progress);
+      } catch (error) {
+        if (message.body instanceof ReadableStream && !progress.dataStarted) {
+          await message.body.cancel().catch(() => {});
+        }
+        const retry = attempt === 1 && isTransient(error) &&
+          (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
+        if (!retry) throw error;
+        this.#session.close();
+        this.#session.info(`retrying on a new connection after: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  async #reconnect(signal: AbortSignal | undefined): Promise<void> {
+    const { session, capabilities } = await open(this.#options, signal);
+    this.#session = session;
+    this.#capabilities = capabilities;
+  }
+
+  async #transaction(
+    message: PreparedMessage,
+    options: SendOptions,
+    progress: { dataStarted: boolean },
+  ): Promise<SendResult> {
     const caps = this.#capabilities;
+    const { from, to, body } = message;
     const utf8 = !isAscii(from) || to.some((address) => !isAscii(address));
     if (utf8 && !caps.has("SMTPUTF8")) {
       throw new SmtpUnsupportedError(
@@ -267,8 +348,8 @@ export class SmtpClient implements AsyncDisposable {
       );
     }
     const mailParams: [string, string | undefined][] = [];
-    const maxSize = caps.maxSize;
     if (body instanceof Uint8Array && caps.has("SIZE")) {
+      const maxSize = caps.maxSize;
       if (maxSize !== undefined && body.length > maxSize) {
         throw new SmtpUnsupportedError(
           `Message is larger than the server accepts: ${body.length} bytes, limit ${maxSize}`,
@@ -278,14 +359,48 @@ export class SmtpClient implements AsyncDisposable {
       }
       mailParams.push(["SIZE", String(body.length)]);
     }
+    if (message.eightBit && caps.has("8BITMIME")) mailParams.push(["BODY", "8BITMIME"]);
     if (utf8) mailParams.push(["SMTPUTF8", undefined]);
+    if (options.requireTls) {
+      if (!caps.has("REQUIRETLS") || !this.#session.connection.tls) {
+        throw new SmtpUnsupportedError(
+          "Cannot require TLS for this message: the server does not offer REQUIRETLS over TLS",
+          "mail",
+          "REQUIRETLS",
+        );
+      }
+      mailParams.push(["REQUIRETLS", undefined]);
+    }
+    const dsn = options.dsn;
+    if (dsn && !caps.has("DSN")) {
+      throw new SmtpUnsupportedError(
+        "Cannot request delivery status notifications: the server does not offer DSN",
+        "mail",
+        "DSN",
+      );
+    }
+    if (dsn?.ret) mailParams.push(["RET", dsn.ret]);
+    if (dsn?.envid) mailParams.push(["ENVID", commands.encodeXtext(dsn.envid)]);
+    const rcptParams = (address: string): commands.Parameters => {
+      if (!dsn) return [];
+      const params: [string, string][] = [];
+      if (dsn.notify) params.push(["NOTIFY", dsn.notify.join(",")]);
+      if (dsn.orcpt) {
+        params.push([
+          "ORCPT",
+          (isAscii(address) ? "rfc822;" : "utf-8;") + commands.encodeXtext(address),
+        ]);
+      }
+      return params;
+    };
     const result = await runTransaction(this.#session, {
       from,
       to,
       mailParams,
-      rcptParams: () => [],
+      rcptParams,
       body,
     }, {
+      progress,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking: this.#options.chunking && caps.has("CHUNKING"),
       timeouts: this.#options.timeouts,
@@ -298,7 +413,10 @@ export class SmtpClient implements AsyncDisposable {
         result.rejected,
       );
     }
-    return { envelope: { from, to }, ...result };
+    const envelope = { from, to };
+    return message.messageId
+      ? { envelope, messageId: message.messageId, ...result }
+      : { envelope, ...result };
   }
 
   /**
@@ -382,7 +500,7 @@ async function open(
     onTranscript: options.options.onTranscript,
   });
   try {
-    if (connection.tls) session.info(`TLS established with ${options.serverName}`);
+    if (connection.tls) session.info(tlsLine(options, connection), connection.tls);
     const greeting = await readGreeting(session, options, signal);
     if (greeting.code !== 220) {
       throw new SmtpReplyError("Server refused the session", "greeting", "(greeting)", greeting);
@@ -423,7 +541,7 @@ async function open(
         throw tlsError(error, options, timeouts.connectMs, signal);
       });
       session.replaceConnection(secured);
-      session.info(`TLS established with ${options.serverName}`);
+      session.info(tlsLine(options, secured), secured.tls);
       capabilities = await hello(session, clientName, options, signal);
     }
 
@@ -436,6 +554,13 @@ async function open(
     if (signal?.aborted) throw signal.reason;
     throw error;
   }
+}
+
+function tlsLine(options: ResolvedOptions, connection: Connection): string {
+  const tls = connection.tls ?? {};
+  const details = [tls.protocol, tls.cipher, tls.peerSubject].filter(Boolean).join(", ");
+  return `TLS established with ${options.serverName}, certificate verified` +
+    (details ? ` (${details})` : "");
 }
 
 async function connectTransport(

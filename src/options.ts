@@ -5,7 +5,7 @@
  */
 
 import type { AuthOptions } from "./auth/types.ts";
-import type { Transport } from "./transport/types.ts";
+import type { TlsInfo, Transport } from "./transport/types.ts";
 
 /**
  * How the connection is secured.
@@ -52,6 +52,10 @@ export interface TranscriptEvent {
   readonly direction: "client" | "server" | "info";
   /** The line, without CRLF; secrets are replaced by `[redacted]`. */
   readonly line: string;
+  /** Milliseconds since the connection attempt started. */
+  readonly elapsedMs: number;
+  /** On the `info` event after a TLS handshake: what the runtime tells about the session. */
+  readonly tls?: TlsInfo;
 }
 
 /** How to connect to an SMTP server. */
@@ -121,4 +125,24 @@ export interface SendOptions {
    * @default {false}
    */
   readonly rejectOnPartialFailure?: boolean;
+  /** Delivery status notification requests (RFC 3461); needs the server's DSN extension. */
+  readonly dsn?: DsnOptions;
+  /**
+   * Ask every relay to use TLS for this message (RFC 8689 `REQUIRETLS`); fails with
+   * `SmtpUnsupportedError` when the server does not offer it.
+   * @default {false}
+   */
+  readonly requireTls?: boolean;
+}
+
+/** Delivery status notification requests (RFC 3461). */
+export interface DsnOptions {
+  /** Return the full message or only its headers in a failure report (`RET`). */
+  readonly ret?: "FULL" | "HDRS";
+  /** An envelope identifier returned in reports (`ENVID`); printable ASCII. */
+  readonly envid?: string;
+  /** When to report, per recipient (`NOTIFY`): `["NEVER"]` or any of the three others. */
+  readonly notify?: readonly ("SUCCESS" | "FAILURE" | "DELAY")[] | readonly ["NEVER"];
+  /** Send each recipient's address as `ORCPT=rfc822;...`. @default {false} */
+  readonly orcpt?: boolean;
 }

@@ -14,7 +14,7 @@ import {
   SmtpTimeoutError,
 } from "../errors.ts";
 import type { TranscriptEvent } from "../options.ts";
-import type { Connection } from "../transport/types.ts";
+import type { Connection, TlsInfo } from "../transport/types.ts";
 import type { SmtpReply } from "../types.ts";
 import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
 
@@ -78,6 +78,7 @@ export class Session {
   #reader: ReplyReader;
   #limits: ReplyReaderLimits;
   #onTranscript: ((event: TranscriptEvent) => void) | undefined;
+  #started = performance.now();
 
   constructor(connection: Connection, options: SessionOptions) {
     this.#connection = connection;
@@ -102,8 +103,14 @@ export class Session {
   }
 
   /** Writes a note to the transcript. */
-  info(line: string): void {
-    this.#onTranscript?.({ direction: "info", line });
+  info(line: string, tls?: TlsInfo): void {
+    this.#emit("info", line, tls);
+  }
+
+  #emit(direction: TranscriptEvent["direction"], line: string, tls?: TlsInfo): void {
+    if (!this.#onTranscript) return;
+    const elapsedMs = Math.round((performance.now() - this.#started) * 10) / 10;
+    this.#onTranscript(tls ? { direction, line, elapsedMs, tls } : { direction, line, elapsedMs });
   }
 
   /** Continues over a new connection (after the TLS upgrade), with a fresh reader. */
@@ -122,9 +129,7 @@ export class Session {
     let text = "";
     for (const command of commands) {
       text += command.line + "\r\n";
-      if (this.#onTranscript) {
-        this.#onTranscript({ direction: "client", line: command.display ?? command.line });
-      }
+      if (this.#onTranscript) this.#emit("client", command.display ?? command.line);
     }
     await this.writeBytes(encoder.encode(text), wait);
   }
@@ -174,12 +179,12 @@ export class Session {
         const status = reply.enhancedStatus;
         const prefix = status ? ` ${status.class}.${status.subject}.${status.detail}` : "";
         lines.forEach((line, i) =>
-          this.#onTranscript!({
-            direction: "server",
-            line: `${code}${i === lines.length - 1 ? " " : "-"}${prefix.slice(1)}${
+          this.#emit(
+            "server",
+            `${code}${i === lines.length - 1 ? " " : "-"}${prefix.slice(1)}${
               prefix && line ? " " : ""
             }${line}`.trimEnd(),
-          })
+          )
         );
       }
       return reply;

@@ -26,6 +26,8 @@ export interface TransactionInput {
 
 /** How to send it. */
 export interface TransactionSettings {
+  /** Set to true when the body starts being read: from then on it cannot be sent again. */
+  readonly progress: { dataStarted: boolean };
   readonly pipelining: boolean;
   readonly chunking: boolean;
   readonly timeouts: ResolvedTimeouts;
@@ -47,6 +49,24 @@ const BDAT_CHUNK = 256 * 1024;
 const MAX_UNREAD_BDAT = 8;
 
 const encoder = new TextEncoder();
+
+/**
+ * Reads a reply; a 421 (the server is closing the connection) ends the session at once, so
+ * that no later pipelined reply is waited for.
+ */
+async function readReply(session: Session, wait: Wait, command: string): Promise<SmtpReply> {
+  const reply = await session.read(wait);
+  if (reply.code === 421) {
+    session.close();
+    throw new SmtpReplyError("Server is closing the connection", wait.phase, command, reply);
+  }
+  return reply;
+}
+
+async function commandReply(session: Session, command: CommandLine, wait: Wait) {
+  await session.write([command], wait);
+  return await readReply(session, wait, command.line);
+}
 
 function positive(reply: SmtpReply): boolean {
   return reply.code >= 200 && reply.code < 300;
@@ -125,17 +145,16 @@ export async function runTransaction(
   const dataCommand: CommandLine = { line: "DATA" };
   if (settings.pipelining) {
     await session.write([mail, ...rcpts, dataCommand], commandWait);
-    mailReply = await session.read(commandWait);
+    mailReply = await readReply(session, commandWait, mail.line);
     for (const [i, address] of input.to.entries()) {
-      record(address, await session.read({ ...commandWait, phase: "rcpt" }));
-      void i;
+      record(address, await readReply(session, { ...commandWait, phase: "rcpt" }, rcpts[i]!.line));
     }
-    dataReply = await session.read({ ...commandWait, phase: "data" });
+    dataReply = await readReply(session, { ...commandWait, phase: "data" }, "DATA");
   } else {
-    mailReply = await session.command(mail, commandWait);
+    mailReply = await commandReply(session, mail, commandWait);
     if (positive(mailReply)) {
       for (const [i, address] of input.to.entries()) {
-        record(address, await session.command(rcpts[i]!, { ...commandWait, phase: "rcpt" }));
+        record(address, await commandReply(session, rcpts[i]!, { ...commandWait, phase: "rcpt" }));
       }
     }
   }
@@ -149,14 +168,13 @@ export async function runTransaction(
     // With pipelining the server may have answered DATA with 354 all the same: end the empty
     // message so that the session is back in a known state.
     if (dataReply?.code === 354) {
-      await session.write([{ line: "." }], { ...commandWait, phase: "data" });
-      await session.read({ ...commandWait, phase: "data" });
+      await commandReply(session, { line: "." }, { ...commandWait, phase: "data" });
     }
     await reset(session, commandWait);
     throw failure;
   }
 
-  if (!dataReply) dataReply = await session.command(dataCommand, { ...commandWait, phase: "data" });
+  dataReply ??= await commandReply(session, dataCommand, { ...commandWait, phase: "data" });
   if (dataReply.code !== 354) {
     await reset(session, commandWait);
     throw new SmtpReplyError("Message data refused", "data", "DATA", dataReply);
@@ -165,6 +183,7 @@ export async function runTransaction(
   const dataWait: Wait = { phase: "data", timeoutMs: timeouts.commandMs, signal };
   const data = new DataEncoder(true);
   const batch = new Batch();
+  settings.progress.dataStarted = true;
   for await (const chunk of chunksOf(input.body)) {
     batch.add(data.push(chunk));
     if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
@@ -172,12 +191,12 @@ export async function runTransaction(
   batch.add(data.finish());
   await session.writeBytes(batch.take(), dataWait);
   session.info(`message data sent`);
-  const reply = await session.read({
+  const reply = await readReply(session, {
     phase: "data",
     timeoutMs: timeouts.dataEndMs,
     signal,
     outcomeUnknownOnLoss: true,
-  });
+  }, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return { accepted, rejected, reply };
 }
@@ -199,13 +218,13 @@ async function sendWithBdat(
   // Without pipelining: the envelope first, one command at a time.
   let envelopeRead = false;
   if (!settings.pipelining) {
-    const mailReply = await session.command(mail, wait);
+    const mailReply = await commandReply(session, mail, wait);
     if (!positive(mailReply)) {
       await reset(session, wait);
       throw new SmtpReplyError("Sender refused", "mail", mail.line, mailReply);
     }
     for (const [i, address] of input.to.entries()) {
-      record(address, await session.command(rcpts[i]!, { ...wait, phase: "rcpt" }));
+      record(address, await commandReply(session, rcpts[i]!, { ...wait, phase: "rcpt" }));
     }
     if (accepted.length === 0) {
       await reset(session, wait);
@@ -227,13 +246,17 @@ async function sendWithBdat(
   const readEnvelope = async () => {
     if (envelopeRead) return;
     envelopeRead = true;
-    mailReply = await session.read(wait);
-    for (const address of input.to) record(address, await session.read({ ...wait, phase: "rcpt" }));
+    mailReply = await readReply(session, wait, mail.line);
+    for (const [i, address] of input.to.entries()) {
+      record(address, await readReply(session, { ...wait, phase: "rcpt" }, rcpts[i]!.line));
+    }
   };
   const readBdat = async (command: string, last: boolean) => {
     await readEnvelope();
-    const reply = await session.read(
+    const reply = await readReply(
+      session,
       last ? { ...dataWait, timeoutMs: timeouts.dataEndMs, outcomeUnknownOnLoss: true } : dataWait,
+      command,
     );
     unread--;
     if (!positive(reply) && !bdatFailure) bdatFailure = { reply, command };
@@ -252,6 +275,7 @@ async function sendWithBdat(
   const body = new Batch();
   let finalReply: SmtpReply | undefined;
   let stopped = false;
+  settings.progress.dataStarted = true;
   for await (const chunk of chunksOf(input.body)) {
     body.add(crlf.push(chunk));
     if (body.length >= BDAT_CHUNK) {

@@ -72,14 +72,24 @@ export class ScriptedConnection {
     }
   }
 
-  /** Waits until the client closes the connection (or `ms` pass). */
+  /**
+   * Waits until the client closes the connection (or `ms` pass), answering QUIT with 221 and
+   * anything else with 250.
+   */
   async waitForClose(ms = 5000): Promise<void> {
     const timer = new Promise<void>((resolve) => {
-      const id = setTimeout(resolve, ms);
-      this.#closeTimer = id;
+      this.#closeTimer = setTimeout(resolve, ms);
     });
     const closed = (async () => {
-      while (await this.#fill());
+      while (true) {
+        const line = await this.readLine();
+        if (line === null) return;
+        if (/^QUIT/i.test(line)) {
+          await this.send("221 2.0.0 Bye\r\n").catch(() => {});
+          return;
+        }
+        await this.send("250 OK\r\n").catch(() => {});
+      }
     })();
     await Promise.race([timer, closed]);
     clearTimeout(this.#closeTimer);
