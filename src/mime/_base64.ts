@@ -1,0 +1,327 @@
+/**
+ * Base64 (RFC 4648) for MIME bodies: a one-shot encoder, a decoder, and a line encoder that
+ * keeps its remainder across chunks and wraps the output at 76 columns with CRLF.
+ *
+ * The fast path uses `Uint8Array.prototype.toBase64` where the runtime has it; elsewhere a
+ * table-driven encoder writes the same bytes.
+ *
+ * @module
+ */
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const ENCODE = new Uint8Array(64);
+for (let i = 0; i < 64; i++) ENCODE[i] = ALPHABET.charCodeAt(i);
+const DECODE = new Int16Array(256).fill(-1);
+for (let i = 0; i < 64; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
+
+const PAD = 0x3d; // "="
+const CR = 0x0d;
+const LF = 0x0a;
+
+/** Input bytes per output line: 57 bytes become 76 characters. */
+export const LINE_BYTES = 57;
+/** Characters per encoded line, without CRLF. */
+export const LINE_CHARS = 76;
+
+type NativeToBase64 = (this: Uint8Array) => string;
+const nativeToBase64: NativeToBase64 | undefined =
+  (Uint8Array.prototype as unknown as { toBase64?: NativeToBase64 }).toBase64;
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes the base64 characters of `input` into `output` at `offset`, without line breaks, using
+ * the table-driven encoder. Returns the offset after the last written byte.
+ */
+export function encodeBase64TableInto(
+  input: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+): number {
+  const n = input.length;
+  const whole = n - (n % 3);
+  let o = offset;
+  let i = 0;
+  for (; i < whole; i += 3) {
+    const triple = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
+    output[o] = ENCODE[triple >>> 18]!;
+    output[o + 1] = ENCODE[(triple >>> 12) & 63]!;
+    output[o + 2] = ENCODE[(triple >>> 6) & 63]!;
+    output[o + 3] = ENCODE[triple & 63]!;
+    o += 4;
+  }
+  const rest = n - whole;
+  if (rest === 1) {
+    const a = input[i]!;
+    output[o] = ENCODE[a >>> 2]!;
+    output[o + 1] = ENCODE[(a & 3) << 4]!;
+    output[o + 2] = PAD;
+    output[o + 3] = PAD;
+    o += 4;
+  } else if (rest === 2) {
+    const a = input[i]!;
+    const b = input[i + 1]!;
+    output[o] = ENCODE[a >>> 2]!;
+    output[o + 1] = ENCODE[((a & 3) << 4) | (b >>> 4)]!;
+    output[o + 2] = ENCODE[(b & 15) << 2]!;
+    output[o + 3] = PAD;
+    o += 4;
+  }
+  return o;
+}
+
+/** Encodes without line breaks using only the table-driven encoder (for tests and old runtimes). */
+export function encodeBase64Table(input: Uint8Array): string {
+  const out = new Uint8Array(Math.ceil(input.length / 3) * 4);
+  encodeBase64TableInto(input, out, 0);
+  return latin1(out);
+}
+
+/** Encodes without line breaks, through the native encoder when there is one. */
+export function encodeBase64Plain(input: Uint8Array): string {
+  return nativeToBase64 ? nativeToBase64.call(input) : encodeBase64Table(input);
+}
+
+/** Decodes base64 text; whitespace is skipped, anything else outside the alphabet throws. */
+export function decodeBase64(text: string): Uint8Array {
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4) + 3);
+  let o = 0;
+  let bits = 0;
+  let count = 0;
+  let padding = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === CR || c === LF) continue;
+    if (c === PAD) {
+      padding = true;
+      continue;
+    }
+    const v = c < 256 ? DECODE[c]! : -1;
+    if (v < 0 || padding) {
+      throw new TypeError(`Invalid base64: unexpected character at offset ${i}`);
+    }
+    bits = (bits << 6) | v;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out[o++] = (bits >>> count) & 0xff;
+    }
+  }
+  if (count >= 6) throw new TypeError("Invalid base64: truncated input");
+  return out.slice(0, o);
+}
+
+/** Turns bytes below 256 into a string, one character per byte. */
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  const step = 8192;
+  for (let i = 0; i < bytes.length; i += step) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + step) as unknown as number[]);
+  }
+  return text;
+}
+
+/**
+ * Writes `input` into `output` at `offset` as base64 lines of 76 characters separated by CRLF;
+ * `separate` puts a CRLF before the first line too. Returns the offset after the last byte.
+ */
+type LineWriter = (
+  input: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+  separate: boolean,
+) => number;
+
+/** Table-driven: one pass over the input, writing characters and line breaks as it goes. */
+const writeLinesTable: LineWriter = (input, output, offset, separate) => {
+  const n = input.length;
+  let o = offset;
+  let i = 0;
+  while (i < n) {
+    if (separate) {
+      output[o++] = CR;
+      output[o++] = LF;
+    }
+    separate = true;
+    const lineEnd = Math.min(i + LINE_BYTES, n);
+    const whole = lineEnd - ((lineEnd - i) % 3);
+    for (; i < whole; i += 3) {
+      const triple = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
+      output[o] = ENCODE[triple >>> 18]!;
+      output[o + 1] = ENCODE[(triple >>> 12) & 63]!;
+      output[o + 2] = ENCODE[(triple >>> 6) & 63]!;
+      output[o + 3] = ENCODE[triple & 63]!;
+      o += 4;
+    }
+    if (i < lineEnd) {
+      o = encodeBase64TableInto(input.subarray(i, lineEnd), output, o);
+      i = lineEnd;
+    }
+  }
+  return o;
+};
+
+/**
+ * Native: one `toBase64` call for the whole block, written in one piece into `output`, then the
+ * lines are moved apart from the last to the first to make room for the CRLFs.
+ */
+const writeLinesNative: LineWriter = (input, output, offset, separate) => {
+  if (input.length === 0) return offset;
+  const text = nativeToBase64!.call(input);
+  const first = offset + (separate ? 2 : 0);
+  encoder.encodeInto(text, output.subarray(first));
+  const lines = Math.ceil(text.length / LINE_CHARS);
+  for (let k = lines - 1; k > 0; k--) {
+    const from = first + k * LINE_CHARS;
+    const to = first + k * (LINE_CHARS + 2);
+    output.copyWithin(to, from, Math.min(from + LINE_CHARS, first + text.length));
+    output[to - 2] = CR;
+    output[to - 1] = LF;
+  }
+  if (separate) {
+    output[offset] = CR;
+    output[offset + 1] = LF;
+  }
+  return first + text.length + (lines - 1) * 2;
+};
+
+/** The number of output bytes for `n` input bytes wrapped as lines (CRLF between lines). */
+function wrappedLength(n: number, separate: boolean): number {
+  if (n === 0) return 0;
+  const lines = Math.ceil(n / LINE_BYTES);
+  return Math.ceil(n / 3) * 4 + (lines - 1 + (separate ? 1 : 0)) * 2;
+}
+
+/**
+ * A streaming base64 encoder for MIME: 57 input bytes per line, 76 characters per line, CRLF
+ * between lines (not after the last one). It keeps an incomplete line across calls to
+ * {@linkcode Base64LineEncoder.push}, so chunk boundaries do not matter.
+ */
+export class Base64LineEncoder {
+  readonly #write: LineWriter;
+  readonly #carry = new Uint8Array(LINE_BYTES);
+  #carried = 0;
+  #started = false;
+
+  /** @param native Use the runtime's `toBase64` when it has it (the default). */
+  constructor(native = true) {
+    this.#write = native && nativeToBase64 ? writeLinesNative : writeLinesTable;
+  }
+
+  /** Encodes the complete lines now available; the rest waits for more input. */
+  push(chunk: Uint8Array): Uint8Array {
+    let start = 0;
+    let head: Uint8Array | undefined;
+    if (this.#carried > 0) {
+      const take = Math.min(LINE_BYTES - this.#carried, chunk.length);
+      this.#carry.set(chunk.subarray(0, take), this.#carried);
+      this.#carried += take;
+      start = take;
+      if (this.#carried < LINE_BYTES) return new Uint8Array(0);
+      head = this.#carry;
+    }
+    const rest = chunk.length - start;
+    const whole = rest - (rest % LINE_BYTES);
+    const body = chunk.subarray(start, start + whole);
+    const size = (head ? wrappedLength(LINE_BYTES, this.#started) : 0) +
+      wrappedLength(whole, this.#started || head !== undefined);
+    const out = new Uint8Array(size);
+    let o = 0;
+    if (head) {
+      o = this.#write(head, out, o, this.#started);
+      this.#started = true;
+      this.#carried = 0;
+    }
+    if (whole > 0) {
+      o = this.#write(body, out, o, this.#started);
+      this.#started = true;
+    }
+    const left = chunk.subarray(start + whole);
+    this.#carry.set(left, this.#carried);
+    this.#carried += left.length;
+    return o === out.length ? out : out.subarray(0, o);
+  }
+
+  /** Encodes what is left (with padding) and resets the encoder. */
+  end(): Uint8Array {
+    const n = this.#carried;
+    const out = new Uint8Array(wrappedLength(n, this.#started));
+    this.#write(this.#carry.subarray(0, n), out, 0, this.#started);
+    this.#carried = 0;
+    this.#started = false;
+    return out;
+  }
+}
+
+/** Options of {@linkcode encodeBase64}. */
+export interface EncodeBase64Options {
+  /**
+   * Characters per line; lines are separated by CRLF (no CRLF after the last line). `0` puts
+   * everything on one line. Must be a positive multiple of 4, or 0.
+   * @default {76}
+   */
+  lineLength?: number;
+}
+
+/**
+ * Encodes bytes (or the UTF-8 bytes of a string) as base64, wrapped for a MIME body.
+ *
+ * @param data The bytes to encode; a string is encoded as UTF-8 first.
+ * @param options The line length.
+ * @returns The base64 text, lines separated by CRLF.
+ *
+ * @example Encode for a MIME body and on one line
+ * ```ts
+ * import { encodeBase64 } from "@postie/smtp/mime";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeBase64("foobar"), "Zm9vYmFy");
+ * assert.equal(encodeBase64(new Uint8Array(60)).split("\r\n")[0]!.length, 76);
+ * assert.equal(encodeBase64(new Uint8Array(60), { lineLength: 0 }).length, 80);
+ * ```
+ */
+export function encodeBase64(data: Uint8Array | string, options: EncodeBase64Options = {}): string {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  const lineLength = options.lineLength ?? LINE_CHARS;
+  if (!Number.isInteger(lineLength) || lineLength < 0 || lineLength % 4 !== 0) {
+    throw new RangeError(
+      `Cannot encode base64: line length must be 0 or a positive multiple of 4, got ${lineLength}`,
+    );
+  }
+  const text = encodeBase64Plain(bytes);
+  if (lineLength === 0 || text.length <= lineLength) return text;
+  const lines: string[] = [];
+  for (let i = 0; i < text.length; i += lineLength) lines.push(text.slice(i, i + lineLength));
+  return lines.join("\r\n");
+}
+
+/**
+ * A `TransformStream` that base64-encodes bytes for a MIME body: lines of 76 characters,
+ * separated by CRLF, no CRLF after the last line. Memory use does not grow with the input.
+ *
+ * @example Encode a stream in two chunks
+ * ```ts
+ * import { Base64EncoderStream } from "@postie/smtp/mime";
+ * import assert from "node:assert/strict";
+ *
+ * const input = ReadableStream.from([new TextEncoder().encode("foo"), new TextEncoder().encode("bar")]);
+ * const text = await new Response(input.pipeThrough(new Base64EncoderStream())).text();
+ * assert.equal(text, "Zm9vYmFy");
+ * ```
+ */
+export class Base64EncoderStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Creates the stream. */
+  constructor() {
+    const lines = new Base64LineEncoder();
+    super({
+      transform(chunk, controller) {
+        const out = lines.push(chunk);
+        if (out.length > 0) controller.enqueue(out);
+      },
+      flush(controller) {
+        const out = lines.end();
+        if (out.length > 0) controller.enqueue(out);
+      },
+    });
+  }
+}
