@@ -20,12 +20,15 @@ import { Capabilities } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type Wait } from "./protocol/_session.ts";
-import { type ResolvedTimeouts, runTransaction } from "./protocol/_transaction.ts";
+import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
 import { defaultTransport } from "./transport/default.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
 export { Capabilities } from "./protocol/_capabilities.ts";
+
+/** Transactions that may have written everything and still await replies on one connection. */
+const MAX_TRANSACTIONS_IN_FLIGHT = 32;
 
 const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
   connectMs: 15_000,
@@ -235,7 +238,9 @@ export class SmtpClient implements AsyncDisposable {
   #session: Session;
   #capabilities: Capabilities;
   #options: ResolvedOptions;
-  #queue: Promise<unknown> = Promise.resolve();
+  #writeTail: Promise<void> = Promise.resolve();
+  #readTail: Promise<void> = Promise.resolve();
+  #inFlight = new Set<Promise<void>>();
   #quitting: Promise<void> | undefined;
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
@@ -298,31 +303,47 @@ export class SmtpClient implements AsyncDisposable {
         eightBit: false,
         replayable: body instanceof Uint8Array,
       });
-    return this.#enqueue(() => this.#send(prepare, options));
+    return this.#send(prepare, options, 1);
   }
 
   async #send(
     prepare: (capabilities: Capabilities) => Promise<PreparedMessage>,
     options: SendOptions,
+    attempt: number,
   ): Promise<SendResult> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
+    const outcome = await this.#schedule((turn) => this.#attempt(prepare, options, attempt, turn));
+    if ("result" in outcome) return outcome.result;
+    // A transient failure before any data: once more, on a fresh connection, in a new turn.
+    return await this.#send(prepare, options, attempt + 1);
+  }
+
+  async #attempt(
+    prepare: (capabilities: Capabilities) => Promise<PreparedMessage>,
+    options: SendOptions,
+    attempt: number,
+    turn: Turn,
+  ): Promise<{ result: SendResult } | { retry: unknown }> {
     options.signal?.throwIfAborted();
-    for (let attempt = 1;; attempt++) {
-      if (this.#session.closed) await this.#reconnect(options.signal);
-      const message = await prepare(this.#capabilities);
-      const progress = { dataStarted: false };
-      try {
-        return await this.#transaction(message, options, progress);
-      } catch (error) {
-        if (message.body instanceof ReadableStream && !progress.dataStarted) {
-          await message.body.cancel().catch(() => {});
-        }
-        const retry = attempt === 1 && isTransient(error) &&
-          (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
-        if (!retry) throw error;
-        this.#session.close();
-        this.#session.info(`retrying on a new connection after: ${(error as Error).message}`);
+    if (this.#session.closed) {
+      await turn.ready.catch(() => {});
+      await this.#reconnect(options.signal);
+    }
+    const session = this.#session;
+    const message = await prepare(this.#capabilities);
+    const progress = { dataStarted: false };
+    try {
+      return { result: await this.#transaction(session, message, options, progress, turn) };
+    } catch (error) {
+      if (message.body instanceof ReadableStream && !progress.dataStarted) {
+        await message.body.cancel().catch(() => {});
       }
+      const retry = attempt === 1 && isTransient(error) &&
+        (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
+      if (!retry) throw error;
+      session.close();
+      session.info(`retrying on a new connection after: ${(error as Error).message}`);
+      return { retry: error };
     }
   }
 
@@ -333,9 +354,11 @@ export class SmtpClient implements AsyncDisposable {
   }
 
   async #transaction(
+    session: Session,
     message: PreparedMessage,
     options: SendOptions,
     progress: { dataStarted: boolean },
+    turn: Turn,
   ): Promise<SendResult> {
     const caps = this.#capabilities;
     const { from, to, body } = message;
@@ -362,7 +385,7 @@ export class SmtpClient implements AsyncDisposable {
     if (message.eightBit && caps.has("8BITMIME")) mailParams.push(["BODY", "8BITMIME"]);
     if (utf8) mailParams.push(["SMTPUTF8", undefined]);
     if (options.requireTls) {
-      if (!caps.has("REQUIRETLS") || !this.#session.connection.tls) {
+      if (!caps.has("REQUIRETLS") || !session.connection.tls) {
         throw new SmtpUnsupportedError(
           "Cannot require TLS for this message: the server does not offer REQUIRETLS over TLS",
           "mail",
@@ -393,7 +416,7 @@ export class SmtpClient implements AsyncDisposable {
       }
       return params;
     };
-    const result = await runTransaction(this.#session, {
+    const result = await runTransaction(session, {
       from,
       to,
       mailParams,
@@ -401,6 +424,7 @@ export class SmtpClient implements AsyncDisposable {
       body,
     }, {
       progress,
+      turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking: this.#options.chunking && caps.has("CHUNKING"),
       timeouts: this.#options.timeouts,
@@ -425,14 +449,14 @@ export class SmtpClient implements AsyncDisposable {
    * @returns The server's reply.
    */
   noop(): Promise<SmtpReply> {
-    return this.#enqueue(() => this.#simple("NOOP"));
+    return this.#schedule(() => this.#simple("NOOP"), true);
   }
 
   /**
    * Sends RSET: abandons any transaction in progress.
    */
   async reset(): Promise<void> {
-    await this.#enqueue(() => this.#simple("RSET"));
+    await this.#schedule(() => this.#simple("RSET"), true);
   }
 
   async #simple(command: string): Promise<SmtpReply> {
@@ -451,10 +475,40 @@ export class SmtpClient implements AsyncDisposable {
     }
   }
 
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => {});
-    return run;
+  /**
+   * Runs `task` in its turn. Tasks write one after another; a pipelined transaction lets the
+   * next one write as soon as it has written everything, while its replies are still on the
+   * way. `exclusive` tasks wait until every earlier reply was read.
+   */
+  #schedule<T>(task: (turn: Turn) => Promise<T>, exclusive = false): Promise<T> {
+    const previousWrites = this.#writeTail;
+    const previousReads = this.#readTail;
+    let writesDone!: () => void;
+    let readsDone!: () => void;
+    this.#writeTail = new Promise<void>((resolve) => writesDone = resolve);
+    const finished = new Promise<void>((resolve) => readsDone = resolve);
+    this.#readTail = finished;
+    return (async () => {
+      await previousWrites;
+      try {
+        if (exclusive) await previousReads;
+        while (this.#inFlight.size >= MAX_TRANSACTIONS_IN_FLIGHT) {
+          await Promise.race(this.#inFlight);
+        }
+        const turn: Turn = {
+          ready: previousReads,
+          resetFirst: this.#inFlight.size > 0,
+          writesDone,
+        };
+        this.#inFlight.add(finished);
+        void finished.then(() => this.#inFlight.delete(finished));
+        return await task(turn);
+      } finally {
+        writesDone();
+        // Replies are read in order: this turn is over once the earlier ones are too.
+        void previousReads.then(readsDone);
+      }
+    })();
   }
 
   /**
@@ -462,7 +516,7 @@ export class SmtpClient implements AsyncDisposable {
    * never throws: whatever the server does, the socket is closed afterwards.
    */
   quit(): Promise<void> {
-    this.#quitting ??= this.#queue.then(() => quitSession(this.#session, this.#options));
+    this.#quitting ??= this.#schedule(() => quitSession(this.#session, this.#options), true);
     return this.#quitting;
   }
 

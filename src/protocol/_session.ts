@@ -107,6 +107,11 @@ export class Session {
     this.#emit("info", line, tls);
   }
 
+  /** Writes a command line to the transcript that was sent as part of a larger write. */
+  logCommand(line: string): void {
+    this.#emit("client", line);
+  }
+
   #emit(direction: TranscriptEvent["direction"], line: string, tls?: TlsInfo): void {
     if (!this.#onTranscript) return;
     const elapsedMs = Math.round((performance.now() - this.#started) * 10) / 10;

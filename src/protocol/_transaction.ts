@@ -24,8 +24,34 @@ export interface TransactionInput {
   readonly body: Uint8Array | ReadableStream<Uint8Array>;
 }
 
+/**
+ * Coordinates transactions pipelined on one connection (RFC 2920 lets the next transaction's
+ * commands follow the previous one's last data before its replies arrive). Replies come back
+ * in order, so a transaction reads only after every earlier one has read all of its replies.
+ */
+export interface Turn {
+  /** Resolves once every earlier transaction has read all of its replies. */
+  readonly ready: Promise<void>;
+  /**
+   * True when earlier replies are still outstanding as this transaction starts writing: its
+   * first command is then RSET, so that an earlier failure cannot leak into it.
+   */
+  readonly resetFirst: boolean;
+  /** Called once this transaction will write nothing more; the next may start writing. */
+  writesDone(): void;
+}
+
+/** A turn for a transaction that has the connection to itself. */
+export const EXCLUSIVE_TURN: Turn = {
+  ready: Promise.resolve(),
+  resetFirst: false,
+  writesDone() {},
+};
+
 /** How to send it. */
 export interface TransactionSettings {
+  /** Where this transaction stands among the ones pipelined on the connection. */
+  readonly turn: Turn;
   /** Set to true when the body starts being read: from then on it cannot be sent again. */
   readonly progress: { dataStarted: boolean };
   readonly pipelining: boolean;
@@ -54,7 +80,13 @@ const encoder = new TextEncoder();
  * Reads a reply; a 421 (the server is closing the connection) ends the session at once, so
  * that no later pipelined reply is waited for.
  */
-async function readReply(session: Session, wait: Wait, command: string): Promise<SmtpReply> {
+async function readReply(
+  session: Session,
+  wait: Wait,
+  command: string,
+  turn: Turn,
+): Promise<SmtpReply> {
+  await turn.ready;
   const reply = await session.read(wait);
   if (reply.code === 421) {
     session.close();
@@ -63,9 +95,9 @@ async function readReply(session: Session, wait: Wait, command: string): Promise
   return reply;
 }
 
-async function commandReply(session: Session, command: CommandLine, wait: Wait) {
+async function commandReply(session: Session, command: CommandLine, wait: Wait, turn: Turn) {
   await session.write([command], wait);
-  return await readReply(session, wait, command.line);
+  return await readReply(session, wait, command.line, turn);
 }
 
 function positive(reply: SmtpReply): boolean {
@@ -124,63 +156,102 @@ export async function runTransaction(
   input: TransactionInput,
   settings: TransactionSettings,
 ): Promise<TransactionResult> {
-  const { timeouts, signal } = settings;
-  const commandWait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
-  const mail: CommandLine = { line: commands.mailFrom(input.from, input.mailParams) };
-  const rcpts: CommandLine[] = input.to.map((address) => ({
-    line: commands.rcptTo(address, input.rcptParams(address)),
-  }));
+  try {
+    return await (settings.chunking ? sendWithBdat : sendWithData)(session, input, settings);
+  } finally {
+    settings.turn.writesDone();
+  }
+}
 
-  const accepted: RecipientResult[] = [];
-  const rejected: RecipientResult[] = [];
-  const record = (address: string, reply: SmtpReply) =>
-    (positive(reply) ? accepted : rejected).push({ address, reply });
+/** The commands of one transaction, and the bookkeeping of its recipients. */
+class Envelope {
+  readonly mail: CommandLine;
+  readonly rcpts: CommandLine[];
+  readonly accepted: RecipientResult[] = [];
+  readonly rejected: RecipientResult[] = [];
+  mailReply: SmtpReply | undefined;
 
-  if (settings.chunking) {
-    return await sendWithBdat(session, input, settings, mail, rcpts, accepted, rejected, record);
+  constructor(readonly input: TransactionInput) {
+    this.mail = { line: commands.mailFrom(input.from, input.mailParams) };
+    this.rcpts = input.to.map((address) => ({
+      line: commands.rcptTo(address, input.rcptParams(address)),
+    }));
   }
 
-  let mailReply: SmtpReply;
-  let dataReply: SmtpReply | undefined;
-  const dataCommand: CommandLine = { line: "DATA" };
-  if (settings.pipelining) {
-    await session.write([mail, ...rcpts, dataCommand], commandWait);
-    mailReply = await readReply(session, commandWait, mail.line);
-    for (const [i, address] of input.to.entries()) {
-      record(address, await readReply(session, { ...commandWait, phase: "rcpt" }, rcpts[i]!.line));
+  /** The commands to write first: RSET when earlier replies are outstanding, then MAIL. */
+  opening(turn: Turn): CommandLine[] {
+    return turn.resetFirst ? [{ line: "RSET" }, this.mail] : [this.mail];
+  }
+
+  /** Reads the replies to {@linkcode opening} and to every RCPT. */
+  async readReplies(session: Session, wait: Wait, turn: Turn): Promise<void> {
+    if (turn.resetFirst) await readReply(session, { ...wait, phase: "command" }, "RSET", turn);
+    this.mailReply = await readReply(session, wait, this.mail.line, turn);
+    for (const [i, address] of this.input.to.entries()) {
+      this.record(
+        address,
+        await readReply(session, { ...wait, phase: "rcpt" }, this.rcpts[i]!.line, turn),
+      );
     }
-    dataReply = await readReply(session, { ...commandWait, phase: "data" }, "DATA");
+  }
+
+  record(address: string, reply: SmtpReply): void {
+    (positive(reply) ? this.accepted : this.rejected).push({ address, reply });
+  }
+
+  /** The error that ends the transaction before its data, if any. */
+  failure(): SmtpReplyError | SmtpRecipientsError | undefined {
+    if (this.mailReply && !positive(this.mailReply)) {
+      return new SmtpReplyError("Sender refused", "mail", this.mail.line, this.mailReply);
+    }
+    if (this.mailReply && this.accepted.length === 0) {
+      return noRecipientError(this.accepted, this.rejected);
+    }
+    return undefined;
+  }
+}
+
+async function sendWithData(
+  session: Session,
+  input: TransactionInput,
+  settings: TransactionSettings,
+): Promise<TransactionResult> {
+  const { timeouts, signal, turn } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
+  const dataWait: Wait = { ...wait, phase: "data" };
+  const envelope = new Envelope(input);
+  const dataCommand: CommandLine = { line: "DATA" };
+  let dataReply: SmtpReply | undefined;
+
+  if (settings.pipelining) {
+    await session.write([...envelope.opening(turn), ...envelope.rcpts, dataCommand], wait);
+    await envelope.readReplies(session, wait, turn);
+    dataReply = await readReply(session, dataWait, "DATA", turn);
   } else {
-    mailReply = await commandReply(session, mail, commandWait);
-    if (positive(mailReply)) {
+    envelope.mailReply = await commandReply(session, envelope.mail, wait, turn);
+    if (positive(envelope.mailReply)) {
       for (const [i, address] of input.to.entries()) {
-        record(address, await commandReply(session, rcpts[i]!, { ...commandWait, phase: "rcpt" }));
+        const rcptWait: Wait = { ...wait, phase: "rcpt" };
+        envelope.record(address, await commandReply(session, envelope.rcpts[i]!, rcptWait, turn));
       }
     }
   }
 
-  const failure = !positive(mailReply)
-    ? new SmtpReplyError("Sender refused", "mail", mail.line, mailReply)
-    : accepted.length === 0
-    ? noRecipientError(accepted, rejected)
-    : undefined;
+  const failure = envelope.failure();
   if (failure) {
     // With pipelining the server may have answered DATA with 354 all the same: end the empty
     // message so that the session is back in a known state.
-    if (dataReply?.code === 354) {
-      await commandReply(session, { line: "." }, { ...commandWait, phase: "data" });
-    }
-    await reset(session, commandWait);
+    if (dataReply?.code === 354) await commandReply(session, { line: "." }, dataWait, turn);
+    await reset(session, wait, turn);
     throw failure;
   }
 
-  dataReply ??= await commandReply(session, dataCommand, { ...commandWait, phase: "data" });
+  dataReply ??= await commandReply(session, dataCommand, dataWait, turn);
   if (dataReply.code !== 354) {
-    await reset(session, commandWait);
+    await reset(session, wait, turn);
     throw new SmtpReplyError("Message data refused", "data", "DATA", dataReply);
   }
 
-  const dataWait: Wait = { phase: "data", timeoutMs: timeouts.commandMs, signal };
   const data = new DataEncoder(true);
   const batch = new Batch();
   settings.progress.dataStarted = true;
@@ -190,45 +261,38 @@ export async function runTransaction(
   }
   batch.add(data.finish());
   await session.writeBytes(batch.take(), dataWait);
-  session.info(`message data sent`);
-  const reply = await readReply(session, {
-    phase: "data",
-    timeoutMs: timeouts.dataEndMs,
-    signal,
-    outcomeUnknownOnLoss: true,
-  }, ".");
+  session.info("message data sent");
+  if (settings.pipelining) turn.writesDone();
+  const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs, outcomeUnknownOnLoss: true };
+  const reply = await readReply(session, endWait, ".", turn);
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
-  return { accepted, rejected, reply };
+  return { accepted: envelope.accepted, rejected: envelope.rejected, reply };
 }
 
 async function sendWithBdat(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
-  mail: CommandLine,
-  rcpts: CommandLine[],
-  accepted: RecipientResult[],
-  rejected: RecipientResult[],
-  record: (address: string, reply: SmtpReply) => void,
 ): Promise<TransactionResult> {
-  const { timeouts, signal } = settings;
+  const { timeouts, signal, turn } = settings;
   const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
-  const dataWait: Wait = { phase: "data", timeoutMs: timeouts.commandMs, signal };
+  const dataWait: Wait = { ...wait, phase: "data" };
+  const envelope = new Envelope(input);
 
   // Without pipelining: the envelope first, one command at a time.
   let envelopeRead = false;
   if (!settings.pipelining) {
-    const mailReply = await commandReply(session, mail, wait);
-    if (!positive(mailReply)) {
-      await reset(session, wait);
-      throw new SmtpReplyError("Sender refused", "mail", mail.line, mailReply);
+    envelope.mailReply = await commandReply(session, envelope.mail, wait, turn);
+    if (positive(envelope.mailReply)) {
+      for (const [i, address] of input.to.entries()) {
+        const rcptWait: Wait = { ...wait, phase: "rcpt" };
+        envelope.record(address, await commandReply(session, envelope.rcpts[i]!, rcptWait, turn));
+      }
     }
-    for (const [i, address] of input.to.entries()) {
-      record(address, await commandReply(session, rcpts[i]!, { ...wait, phase: "rcpt" }));
-    }
-    if (accepted.length === 0) {
-      await reset(session, wait);
-      throw noRecipientError(accepted, rejected);
+    const failure = envelope.failure();
+    if (failure) {
+      await reset(session, wait, turn);
+      throw failure;
     }
     envelopeRead = true;
   }
@@ -236,20 +300,17 @@ async function sendWithBdat(
   // With pipelining the envelope goes out with the first chunk; replies are read in order.
   const pending = new Batch();
   if (!envelopeRead) {
-    pending.add(encoder.encode([mail, ...rcpts].map((c) => c.line + "\r\n").join("")));
-    for (const command of [mail, ...rcpts]) session.info(`> ${command.line} (pipelined)`);
+    const opening = [...envelope.opening(turn), ...envelope.rcpts];
+    pending.add(encoder.encode(opening.map((c) => c.line + "\r\n").join("")));
+    for (const command of opening) session.logCommand(command.line);
   }
   let unread = 0;
-  let mailReply: SmtpReply | undefined;
   let bdatFailure: { reply: SmtpReply; command: string } | undefined;
 
   const readEnvelope = async () => {
     if (envelopeRead) return;
     envelopeRead = true;
-    mailReply = await readReply(session, wait, mail.line);
-    for (const [i, address] of input.to.entries()) {
-      record(address, await readReply(session, { ...wait, phase: "rcpt" }, rcpts[i]!.line));
-    }
+    await envelope.readReplies(session, wait, turn);
   };
   const readBdat = async (command: string, last: boolean) => {
     await readEnvelope();
@@ -257,6 +318,7 @@ async function sendWithBdat(
       session,
       last ? { ...dataWait, timeoutMs: timeouts.dataEndMs, outcomeUnknownOnLoss: true } : dataWait,
       command,
+      turn,
     );
     unread--;
     if (!positive(reply) && !bdatFailure) bdatFailure = { reply, command };
@@ -264,7 +326,7 @@ async function sendWithBdat(
   };
   const sendChunk = async (chunk: Uint8Array, last: boolean) => {
     const command = commands.bdat(chunk.length, last);
-    session.info(`> ${command} (${chunk.length} bytes of message data follow)`);
+    session.logCommand(`${command} (${chunk.length} bytes of message data)`);
     pending.add(encoder.encode(command + "\r\n"));
     pending.add(chunk);
     await session.writeBytes(pending.take(), dataWait);
@@ -283,9 +345,7 @@ async function sendWithBdat(
       while (unread > MAX_UNREAD_BDAT || (unread > 0 && !envelopeRead)) {
         await readBdat("BDAT", false);
       }
-      if (
-        bdatFailure || (mailReply && !positive(mailReply)) || (envelopeRead && !accepted.length)
-      ) {
+      if (bdatFailure || envelope.failure()) {
         stopped = true;
         break;
       }
@@ -293,8 +353,8 @@ async function sendWithBdat(
   }
   if (!stopped) {
     body.add(crlf.finish());
-    const last = body.take();
-    await sendChunk(last, true);
+    await sendChunk(body.take(), true);
+    if (settings.pipelining) turn.writesDone();
     while (unread > 0) {
       finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
     }
@@ -303,20 +363,18 @@ async function sendWithBdat(
   }
   await readEnvelope();
 
-  if (mailReply && !positive(mailReply)) {
-    await reset(session, wait);
-    throw new SmtpReplyError("Sender refused", "mail", mail.line, mailReply);
-  }
-  if (accepted.length === 0) {
-    await reset(session, wait);
-    throw noRecipientError(accepted, rejected);
+  const failure = envelope.failure();
+  if (failure) {
+    // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
+    await reset(session, wait, turn);
+    throw failure;
   }
   if (bdatFailure || stopped || !finalReply) {
-    await reset(session, wait);
-    const failure = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
-    throw new SmtpReplyError("Message refused", "data", failure.command, failure.reply);
+    await reset(session, wait, turn);
+    const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
+    throw new SmtpReplyError("Message refused", "data", command, reply);
   }
-  return { accepted, rejected, reply: finalReply };
+  return { accepted: envelope.accepted, rejected: envelope.rejected, reply: finalReply };
 }
 
 function noRecipientError(
@@ -333,10 +391,15 @@ function noRecipientError(
 }
 
 /** RSET after a failed transaction; a failure here closes the session. */
-async function reset(session: Session, wait: Wait): Promise<void> {
+async function reset(session: Session, wait: Wait, turn: Turn): Promise<void> {
   if (session.closed) return;
   try {
-    const reply = await session.command({ line: "RSET" }, { ...wait, phase: "command" });
+    const reply = await commandReply(
+      session,
+      { line: "RSET" },
+      { ...wait, phase: "command" },
+      turn,
+    );
     if (!positive(reply)) session.close();
   } catch {
     session.close();

@@ -133,6 +133,7 @@ export function startScriptedServer(
   const running: Promise<void>[] = [];
   const accepting = (async () => {
     for await (const conn of listener) {
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const connection = new ScriptedConnection(conn);
       const index = connections.push(connection) - 1;
       running.push(
@@ -181,4 +182,86 @@ export async function greet(conn: ScriptedConnection, extensions: string[] = [])
   await conn.send(
     lines.map((l, i) => `250${i === lines.length - 1 ? " " : "-"}${l}\r\n`).join(""),
   );
+}
+
+/** What {@linkcode serveEsmtp} saw. */
+export interface EsmtpLog {
+  commands: string[];
+  messages: { from: string; to: string[]; data: string }[];
+}
+
+/**
+ * A small, correct ESMTP server loop for scripted tests: MAIL, RCPT, DATA, BDAT, RSET, NOOP,
+ * QUIT, answering pipelined commands in order. `rcpt` decides each recipient's reply.
+ */
+export async function serveEsmtp(
+  conn: ScriptedConnection,
+  options: { extensions?: string[]; rcpt?: (address: string) => string } = {},
+): Promise<EsmtpLog> {
+  const log: EsmtpLog = { commands: [], messages: [] };
+  await greet(conn, options.extensions ?? ["PIPELINING", "CHUNKING"]);
+  let from: string | undefined;
+  let to: string[] = [];
+  let chunks = "";
+  let failedChunk = false;
+  const reset = () => {
+    from = undefined;
+    to = [];
+    chunks = "";
+    failedChunk = false;
+  };
+  while (true) {
+    const line = await conn.readLine();
+    if (line === null) return log;
+    log.commands.push(line);
+    const verb = line.split(" ")[0]!.toUpperCase();
+    if (verb === "QUIT") {
+      await conn.send("221 Bye\r\n");
+      return log;
+    } else if (verb === "RSET" || verb === "NOOP") {
+      if (verb === "RSET") reset();
+      await conn.send("250 OK\r\n");
+    } else if (verb === "MAIL") {
+      if (from !== undefined) await conn.send("503 5.5.1 Nested MAIL\r\n");
+      else {
+        from = /<([^>]*)>/.exec(line)![1]!;
+        await conn.send("250 OK\r\n");
+      }
+    } else if (verb === "RCPT") {
+      const address = /<([^>]*)>/.exec(line)![1]!;
+      const reply = from === undefined
+        ? "503 5.5.1 MAIL first"
+        : options.rcpt?.(address) ?? "250 OK";
+      if (reply.startsWith("250")) to.push(address);
+      await conn.send(reply + "\r\n");
+    } else if (verb === "BDAT") {
+      const [, size, last] = line.split(" ");
+      const data = new TextDecoder().decode((await conn.readBytes(Number(size)))!);
+      if (from === undefined || to.length === 0 || failedChunk) {
+        failedChunk = true;
+        await conn.send("554 5.5.1 No valid recipients\r\n");
+        if (last) reset();
+        continue;
+      }
+      chunks += data;
+      if (last) {
+        log.messages.push({ from, to, data: chunks });
+        await conn.send(`250 2.0.0 Queued as ${log.messages.length}\r\n`);
+        reset();
+      } else await conn.send("250 OK\r\n");
+    } else if (verb === "DATA") {
+      if (from === undefined || to.length === 0) {
+        await conn.send("554 5.5.1 No valid recipients\r\n");
+        continue;
+      }
+      await conn.send("354 Go\r\n");
+      const data = await conn.readData();
+      if (data === null) return log;
+      log.messages.push({ from, to, data });
+      await conn.send(`250 2.0.0 Queued as ${log.messages.length}\r\n`);
+      reset();
+    } else {
+      await conn.send("500 5.5.2 Unknown command\r\n");
+    }
+  }
 }
