@@ -26,6 +26,16 @@
 
 export { Capabilities, SmtpClient } from "./src/client.ts";
 export { sendMail } from "./src/send_mail.ts";
+export {
+  type AddressInput,
+  type Attachment,
+  type CalendarEvent,
+  type ComposedMessage,
+  composeMessage,
+  type ComposeOptions,
+  type CustomHeaders,
+  type Message,
+} from "./src/mime/mod.ts";
 export * from "./src/errors.ts";
 export type * from "./src/types.ts";
 export type * from "./src/options.ts";

@@ -21,7 +21,8 @@ import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type Wait } from "./protocol/_session.ts";
 import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
-import { defaultTransport } from "./transport/default.ts";
+import { composeMessage, envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
+import { defaultTransport, openFile } from "./transport/default.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
@@ -140,6 +141,8 @@ interface PreparedMessage {
   readonly to: readonly string[];
   readonly body: Uint8Array | ReadableStream<Uint8Array>;
   readonly eightBit: boolean;
+  /** True when a header address needs SMTPUTF8. */
+  readonly smtpUtf8: boolean;
   readonly messageId?: string;
   /** True when a fresh body can be prepared again for a retry. */
   readonly replayable: boolean;
@@ -290,19 +293,41 @@ export class SmtpClient implements AsyncDisposable {
    * @param options Abort signal and partial-failure policy.
    * @returns What the server accepted.
    */
-  send(message: RawMessage, options: SendOptions = {}): Promise<SendResult> {
-    const { raw, envelope } = message;
-    checkEnvelope(envelope.from, envelope.to);
+  send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
-    const body = toBytes(raw);
-    const prepare = (): Promise<PreparedMessage> =>
-      Promise.resolve({
+    if (options.envelope) checkEnvelope(options.envelope.from, options.envelope.to);
+    if ("raw" in message) {
+      const { raw } = message;
+      const envelope = options.envelope ?? message.envelope;
+      checkEnvelope(envelope.from, envelope.to);
+      const body = toBytes(raw);
+      const prepare = (): Promise<PreparedMessage> =>
+        Promise.resolve({
+          from: envelope.from,
+          to: envelope.to,
+          body,
+          eightBit: false,
+          smtpUtf8: false,
+          replayable: body instanceof Uint8Array,
+        });
+      return this.#send(prepare, options, 1);
+    }
+    const prepare = async (capabilities: Capabilities): Promise<PreparedMessage> => {
+      const composed = await composeMessage(message, {
+        allow8bit: capabilities.has("8BITMIME"),
+        openFile,
+      });
+      const envelope = options.envelope ?? composed.envelope;
+      return {
         from: envelope.from,
         to: envelope.to,
-        body,
-        eightBit: false,
-        replayable: body instanceof Uint8Array,
-      });
+        body: composed.body,
+        eightBit: composed.eightBit,
+        smtpUtf8: composed.smtpUtf8,
+        messageId: composed.messageId,
+        replayable: true,
+      };
+    };
     return this.#send(prepare, options, 1);
   }
 
@@ -361,8 +386,9 @@ export class SmtpClient implements AsyncDisposable {
     turn: Turn,
   ): Promise<SendResult> {
     const caps = this.#capabilities;
-    const { from, to, body } = message;
-    const utf8 = !isAscii(from) || to.some((address) => !isAscii(address));
+    const { body } = message;
+    const utf8 = message.smtpUtf8 || needsSmtpUtf8(message.from) ||
+      message.to.some(needsSmtpUtf8);
     if (utf8 && !caps.has("SMTPUTF8")) {
       throw new SmtpUnsupportedError(
         "Cannot send to or from an internationalised address: the server does not offer SMTPUTF8",
@@ -370,6 +396,10 @@ export class SmtpClient implements AsyncDisposable {
         "SMTPUTF8",
       );
     }
+    const smtpUtf8 = caps.has("SMTPUTF8");
+    const from = envelopeAddress(message.from, smtpUtf8);
+    const to = message.to.map((address) => envelopeAddress(address, smtpUtf8));
+    const anyNonAscii = !isAscii(from) || to.some((address) => !isAscii(address));
     const mailParams: [string, string | undefined][] = [];
     if (body instanceof Uint8Array && caps.has("SIZE")) {
       const maxSize = caps.maxSize;
@@ -383,7 +413,7 @@ export class SmtpClient implements AsyncDisposable {
       mailParams.push(["SIZE", String(body.length)]);
     }
     if (message.eightBit && caps.has("8BITMIME")) mailParams.push(["BODY", "8BITMIME"]);
-    if (utf8) mailParams.push(["SMTPUTF8", undefined]);
+    if (utf8 || anyNonAscii) mailParams.push(["SMTPUTF8", undefined]);
     if (options.requireTls) {
       if (!caps.has("REQUIRETLS") || !session.connection.tls) {
         throw new SmtpUnsupportedError(
@@ -437,7 +467,7 @@ export class SmtpClient implements AsyncDisposable {
         result.rejected,
       );
     }
-    const envelope = { from, to };
+    const envelope = { from: message.from, to: message.to };
     return message.messageId
       ? { envelope, messageId: message.messageId, ...result }
       : { envelope, ...result };

@@ -6,6 +6,7 @@
 
 import type { AuthOptions } from "./auth/types.ts";
 import type { TlsInfo, Transport } from "./transport/types.ts";
+import type { Envelope } from "./types.ts";
 
 /**
  * How the connection is secured.
@@ -125,6 +126,11 @@ export interface SendOptions {
    * @default {false}
    */
   readonly rejectOnPartialFailure?: boolean;
+  /**
+   * The envelope to use instead of the one derived from the message (for a composed message:
+   * `from` or `sender`, and every address of `to`, `cc` and `bcc`).
+   */
+  readonly envelope?: Envelope;
   /** Delivery status notification requests (RFC 3461); needs the server's DSN extension. */
   readonly dsn?: DsnOptions;
   /**

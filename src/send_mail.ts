@@ -6,6 +6,7 @@
 
 import { SmtpClient } from "./client.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
+import type { Message } from "./mime/mod.ts";
 import type { RawMessage, SendResult } from "./types.ts";
 
 /**
@@ -28,7 +29,7 @@ import type { RawMessage, SendResult } from "./types.ts";
  */
 export async function sendMail(
   options: ClientOptions,
-  message: RawMessage,
+  message: Message | RawMessage,
   sendOptions: SendOptions = {},
 ): Promise<SendResult> {
   const client = await SmtpClient.connect(
