@@ -144,3 +144,36 @@ export function pseudoRandomBytes(size: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+/** A MIME part as seen by a minimal reference parser: its type and its sub-parts. */
+export interface Tree {
+  readonly type: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly children: readonly Tree[];
+}
+
+/**
+ * Splits a message (or part) into a tree by following `multipart/*` boundaries, independently
+ * of the builder. Headers are unfolded and keyed in lower case.
+ */
+export function mimeTree(text: string): Tree {
+  const end = text.indexOf("\r\n\r\n");
+  const headers: Record<string, string> = {};
+  for (const [name, value] of headerFields(text)) headers[name.toLowerCase()] = value;
+  const body = end < 0 ? "" : text.slice(end + 4);
+  const contentType = headers["content-type"] ?? "text/plain";
+  const type = contentType.split(";")[0]!.trim().toLowerCase();
+  if (!type.startsWith("multipart/")) return { type, headers, body, children: [] };
+  const boundary = /boundary="?([^";]+)"?/.exec(contentType)![1]!;
+  const parts = body.split(new RegExp(`(?:^|\\r\\n)--${boundary}(?:--)?(?:\\r\\n|$)`));
+  // parts[0] is the preamble, the last one the epilogue.
+  const children = parts.slice(1, -1).map(mimeTree);
+  return { type, headers, body, children };
+}
+
+/** A tree as nested type names: `["multipart/mixed", ["text/plain"], ...]`-like strings. */
+export function shape(tree: Tree): string {
+  if (tree.children.length === 0) return tree.type;
+  return `${tree.type}(${tree.children.map(shape).join(", ")})`;
+}

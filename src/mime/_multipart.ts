@@ -1,0 +1,216 @@
+/**
+ * The MIME part tree and its serialisation as a pull-based byte stream: nothing is read or
+ * encoded before the consumer asks for it, and output leaves in chunks of about 64 KiB.
+ *
+ * @module
+ */
+
+import { Base64LineEncoder, LINE_BYTES } from "./_base64.ts";
+
+/** The body of a leaf part. */
+export type PartBody =
+  /** Bytes that are already in their transfer encoding (7bit, 8bit, quoted-printable). */
+  | { readonly kind: "encoded"; readonly bytes: Uint8Array }
+  /** Raw bytes to send as base64. */
+  | { readonly kind: "base64"; readonly bytes: Uint8Array }
+  /** A stream of raw bytes to send as base64; read only when the message is streamed. */
+  | { readonly kind: "base64-stream"; readonly stream: ReadableStream<Uint8Array> };
+
+/** A part with a body. */
+export interface LeafPart {
+  /** The part's header fields, formatted, each line ending in CRLF. */
+  readonly headers: string;
+  readonly body: PartBody;
+}
+
+/** A `multipart/*` part. */
+export interface MultipartPart {
+  /** The part's header fields (including its Content-Type with the boundary). */
+  readonly headers: string;
+  readonly boundary: string;
+  readonly children: readonly Part[];
+}
+
+/** A node of the MIME tree. */
+export type Part = LeafPart | MultipartPart;
+
+/** Output is gathered into chunks of at least this size (the last one may be smaller). */
+const CHUNK_SIZE = 64 * 1024;
+/** Raw bytes encoded at a time: a whole number of base64 lines, about 64 KiB. */
+const SLICE_SIZE = LINE_BYTES * 1150;
+
+const encoder = new TextEncoder();
+const CRLF = new Uint8Array([0x0d, 0x0a]);
+
+/**
+ * Creates a random boundary (96 bits from `crypto.getRandomValues`, as hex), so that it does
+ * not occur in any part by chance; base64 output can never contain it (no `_`). It is short
+ * enough for `Content-Type: multipart/alternative; boundary=...` to fit on one line.
+ */
+export function randomBoundary(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return `postie_${hex}`;
+}
+
+/** The streams a message reads from, so that all of them can be released on every path. */
+class Sources {
+  readonly #pending = new Set<ReadableStream<Uint8Array>>();
+  #active: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #cancelled = false;
+
+  constructor(streams: Iterable<ReadableStream<Uint8Array>>) {
+    for (const stream of streams) this.#pending.add(stream);
+  }
+
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** Starts reading `stream`. */
+  open(stream: ReadableStream<Uint8Array>): ReadableStreamDefaultReader<Uint8Array> {
+    this.#pending.delete(stream);
+    this.#active = stream.getReader();
+    return this.#active;
+  }
+
+  /** Marks the active stream as fully read. */
+  finish(reader: ReadableStreamDefaultReader<Uint8Array>): void {
+    if (this.#active === reader) this.#active = undefined;
+    reader.releaseLock();
+  }
+
+  /** Cancels every stream that has not been read to its end. */
+  async cancelAll(reason: unknown): Promise<void> {
+    this.#cancelled = true;
+    const waits: Promise<void>[] = [];
+    if (this.#active) waits.push(this.#active.cancel(reason));
+    this.#active = undefined;
+    for (const stream of this.#pending) waits.push(stream.cancel(reason));
+    this.#pending.clear();
+    await Promise.allSettled(waits);
+  }
+}
+
+/** Yields the encoded pieces of one part, depth first. */
+async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Array> {
+  yield encoder.encode(part.headers);
+  yield CRLF;
+  if ("children" in part) {
+    const delimiter = encoder.encode(`--${part.boundary}\r\n`);
+    const between = encoder.encode(`\r\n--${part.boundary}\r\n`);
+    for (let i = 0; i < part.children.length; i++) {
+      yield i === 0 ? delimiter : between;
+      yield* emitPart(part.children[i]!, sources);
+    }
+    yield encoder.encode(`\r\n--${part.boundary}--`);
+    return;
+  }
+  const body = part.body;
+  if (body.kind === "encoded") {
+    yield body.bytes;
+    return;
+  }
+  const base64 = new Base64LineEncoder();
+  if (body.kind === "base64") {
+    for (let i = 0; i < body.bytes.length; i += SLICE_SIZE) {
+      yield base64.push(body.bytes.subarray(i, i + SLICE_SIZE));
+    }
+    yield base64.end();
+    return;
+  }
+  const reader = sources.open(body.stream);
+  while (true) {
+    const { done, value } = await reader.read();
+    if (sources.cancelled) return;
+    if (done) break;
+    if (!(value instanceof Uint8Array)) {
+      throw new TypeError(
+        "Cannot compose message: an attachment stream produced a non-Uint8Array chunk",
+      );
+    }
+    for (let i = 0; i < value.length; i += SLICE_SIZE) {
+      yield base64.push(value.subarray(i, i + SLICE_SIZE));
+    }
+  }
+  sources.finish(reader);
+  yield base64.end();
+}
+
+/** Yields the whole message: the root part, ending with CRLF. */
+async function* emitMessage(root: Part, sources: Sources): AsyncGenerator<Uint8Array> {
+  let last: Uint8Array | undefined;
+  for await (const piece of emitPart(root, sources)) {
+    if (piece.length === 0) continue;
+    last = piece;
+    yield piece;
+  }
+  const n = last?.length ?? 0;
+  if (n < 2 || last![n - 2] !== 0x0d || last![n - 1] !== 0x0a) yield CRLF;
+}
+
+/** Joins pieces into one array. */
+function concat(pieces: readonly Uint8Array[], size: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}
+
+/** The streams inside a part tree, in order. */
+function streamsOf(part: Part): ReadableStream<Uint8Array>[] {
+  if ("children" in part) return part.children.flatMap(streamsOf);
+  return part.body.kind === "base64-stream" ? [part.body.stream] : [];
+}
+
+/**
+ * Serialises a part tree as a pull-based stream. Cancelling the stream, or an error while
+ * reading a source, cancels every source stream that is still open.
+ */
+export function streamMessage(root: Part): ReadableStream<Uint8Array> {
+  const sources = new Sources(streamsOf(root));
+  const pieces = emitMessage(root, sources);
+  let buffered: Uint8Array[] = [];
+  let size = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        while (true) {
+          const next = await pieces.next();
+          if (next.done) {
+            if (size > 0) controller.enqueue(concat(buffered, size));
+            buffered = [];
+            size = 0;
+            controller.close();
+            return;
+          }
+          const piece = next.value;
+          if (size === 0 && piece.length >= CHUNK_SIZE) {
+            controller.enqueue(piece);
+            return;
+          }
+          buffered.push(piece);
+          size += piece.length;
+          if (size >= CHUNK_SIZE) {
+            controller.enqueue(concat(buffered, size));
+            buffered = [];
+            size = 0;
+            return;
+          }
+        }
+      } catch (error) {
+        await sources.cancelAll(error);
+        throw error;
+      }
+    },
+    async cancel(reason) {
+      await sources.cancelAll(reason);
+      await pieces.return(undefined);
+    },
+  }, { highWaterMark: 0 });
+}

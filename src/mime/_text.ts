@@ -1,0 +1,58 @@
+/**
+ * Text bodies: CRLF line ends and the choice of transfer encoding (7bit, 8bit or
+ * quoted-printable) so that no line over 998 octets and no bare CR or LF leaves unencoded.
+ *
+ * @module
+ */
+
+import { QuotedPrintableEncoder } from "./_quoted_printable.ts";
+import { MAX_LINE_OCTETS } from "./_fold.ts";
+
+const encoder = new TextEncoder();
+
+/** A text body in its transfer encoding. */
+export interface EncodedText {
+  readonly encoding: "7bit" | "8bit" | "quoted-printable";
+  readonly bytes: Uint8Array;
+}
+
+/** Turns every line end (CRLF, bare CR, bare LF) into CRLF. */
+export function normalizeLineEnds(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, "\r\n");
+}
+
+/**
+ * Encodes text as UTF-8 with CRLF line ends and picks its transfer encoding: `7bit` for ASCII
+ * with short lines, `8bit` for UTF-8 with short lines when `allow8bit`, otherwise
+ * quoted-printable. A NUL byte always forces quoted-printable.
+ */
+export function encodeText(text: string, allow8bit: boolean): EncodedText {
+  const bytes = encoder.encode(normalizeLineEnds(text));
+  let eightBit = false;
+  let nul = false;
+  let longest = 0;
+  let lineStart = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x0a) {
+      longest = Math.max(longest, i - 1 - lineStart);
+      lineStart = i + 1;
+    } else if (b >= 0x80) {
+      eightBit = true;
+    } else if (b === 0) {
+      nul = true;
+    }
+  }
+  longest = Math.max(longest, bytes.length - lineStart);
+  if (!nul && longest <= MAX_LINE_OCTETS) {
+    if (!eightBit) return { encoding: "7bit", bytes };
+    if (allow8bit) return { encoding: "8bit", bytes };
+  }
+  const qp = new QuotedPrintableEncoder();
+  const head = qp.push(bytes);
+  const tail = qp.end();
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
+  return { encoding: "quoted-printable", bytes: out };
+}

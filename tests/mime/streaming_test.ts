@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { test } from "../_helpers/test.ts";
+import { composeMessage } from "../../src/mime/mod.ts";
+import { pseudoRandomBytes, testOpenFile } from "./_helpers.ts";
+
+const base = { from: "ann@example.com", to: "bob@example.com", text: "see attachment" } as const;
+const CHUNK = 64 * 1024;
+
+/** A stream of `count` fresh 64 KiB chunks, each stamped with its index; counts its pulls. */
+function generated(count: number, onChunk: (chunk: Uint8Array) => void = () => {}) {
+  const pattern = pseudoRandomBytes(CHUNK, 11);
+  const state = { pulls: 0, cancelled: false };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (state.pulls === count) return controller.close();
+      const chunk = pattern.slice();
+      new DataView(chunk.buffer).setUint32(0, state.pulls);
+      state.pulls++;
+      onChunk(chunk);
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, state };
+}
+
+test("a 64 MB attachment streams through with flat memory and arrives intact", async () => {
+  const count = 1024; // 64 MiB
+  const inputHash = createHash("sha256");
+  const { stream } = generated(count, (chunk) => inputHash.update(chunk));
+  const composed = await composeMessage({
+    ...base,
+    attachments: [{ filename: "big.bin", content: stream }],
+  });
+
+  const outputHash = createHash("sha256");
+  const baseline = Deno.memoryUsage().rss;
+  let peak = baseline;
+  let carry = "";
+  let inAttachment = false;
+  let pending = "";
+  let chunks = 0;
+  let small = 0;
+  let total = 0;
+  const reader = composed.body.getReader();
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks++;
+    total += value.length;
+    if (value.length < 16 * 1024) small++;
+    const lines = (carry + new TextDecoder().decode(value)).split("\r\n");
+    carry = lines.pop()!;
+    for (const line of lines) {
+      if (line === "Content-Disposition: attachment; filename=big.bin") inAttachment = true;
+      else if (inAttachment && line.startsWith("--")) inAttachment = false;
+      else if (inAttachment && line !== "") {
+        assert.ok(line.length <= 76);
+        pending += line;
+      }
+    }
+    if (pending.length >= CHUNK) {
+      const whole = pending.length - (pending.length % 4);
+      outputHash.update(Buffer.from(pending.slice(0, whole), "base64"));
+      pending = pending.slice(whole);
+    }
+    if (chunks % 64 === 0) peak = Math.max(peak, Deno.memoryUsage().rss);
+  }
+  outputHash.update(Buffer.from(pending, "base64"));
+  assert.equal(carry, "");
+  assert.equal(outputHash.digest("hex"), inputHash.digest("hex"));
+  assert.ok(total > (count * CHUNK * 4) / 3, `only ${total} bytes`);
+  assert.ok(small <= 1, `${small} of ${chunks} chunks were under 16 KiB`);
+  const grown = (peak - baseline) / 2 ** 20;
+  assert.ok(grown < 40, `RSS grew by ${grown.toFixed(1)} MiB`);
+});
+
+test("the body is pulled: a source is read only as fast as the consumer reads", async () => {
+  const { stream, state } = generated(100);
+  const composed = await composeMessage({ ...base, attachments: [{ content: stream }] });
+  assert.equal(state.pulls, 0, "nothing is read before the body is");
+  const reader = composed.body.getReader();
+  await reader.read();
+  assert.ok(state.pulls <= 3, `${state.pulls} chunks were pulled for the first read`);
+  await reader.cancel(new Error("stop"));
+  assert.equal(state.cancelled, true);
+});
+
+test("cancelling the body closes every attachment file, started or not", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = pseudoRandomBytes(512 * 1024);
+    await Deno.writeFile(`${dir}/a.bin`, big);
+    await Deno.writeFile(`${dir}/b.bin`, big);
+    const attachments = [{ content: { path: `${dir}/a.bin` } }, {
+      content: { path: `${dir}/b.bin` },
+    }];
+    // Started: the first file is being read.
+    const started = await composeMessage({ ...base, attachments }, { openFile: testOpenFile });
+    const reader = started.body.getReader();
+    await reader.read();
+    await reader.read();
+    await reader.cancel();
+    // Not started: the body is cancelled before anything is read (the default opener).
+    const unread = await composeMessage({ ...base, attachments });
+    await unread.body.cancel();
+    // The test's sanitizer fails it if a file is still open here.
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("an error in one source errors the body and closes the other files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/later.bin`, pseudoRandomBytes(1000));
+    let pulls = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(pseudoRandomBytes(100));
+        else controller.error(new Error("disk on fire"));
+      },
+    });
+    const composed = await composeMessage({
+      ...base,
+      attachments: [{ content: failing }, { content: { path: `${dir}/later.bin` } }],
+    });
+    await assert.rejects(new Response(composed.body).arrayBuffer(), /disk on fire/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("a source that yields something other than bytes errors the body", async () => {
+  const composed = await composeMessage({
+    ...base,
+    attachments: [{ content: ReadableStream.from(["text" as unknown as Uint8Array]) }],
+  });
+  await assert.rejects(new Response(composed.body).arrayBuffer(), /non-Uint8Array chunk/);
+});
