@@ -374,6 +374,9 @@ function prepareAttachment(
   const contentType = attachment.contentType ?? contentTypeFor(filename ?? "");
   checkHeaderValue("Content-Type", contentType);
   const mediaType = contentType.split(";", 1)[0]!.trim();
+  if (!/^[\x20-\x7e]*$/.test(contentType)) {
+    throw fail(`attachment ${index} content type ${JSON.stringify(contentType)} is not ASCII`);
+  }
   if (!MEDIA_TYPE.test(mediaType)) {
     throw fail(
       `attachment ${index} content type ${JSON.stringify(contentType)} is not type/subtype`,

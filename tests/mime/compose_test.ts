@@ -440,6 +440,7 @@ test("smtpUtf8 is set when any address has a non-ASCII local part", async () => 
   const ascii = await composeMessage({ from: "a@bücher.example", to: "b@example.com", text: "x" });
   await ascii.body.cancel();
   assert.equal(ascii.smtpUtf8, false);
+  assert.match(ascii.messageId, /@xn--bcher-kva\.example>$/);
   for (const field of ["to", "cc", "bcc", "replyTo"] as const) {
     const composed = await composeMessage({ ...base, [field]: "jörg@example.com", text: "x" });
     const text = decoder.decode(await collect(composed.body));
@@ -485,6 +486,7 @@ test("header injection anywhere is a TypeError before anything is opened", async
     [{ ...base, from: "a@example.com, b@example.com" }, /from must be exactly one address/],
     [{ ...base, priority: "urgent" as "high" }, /priority must be/],
     [{ ...base, attachments: [{ content: "x", contentType: "pdf" }] }, /is not type\/subtype/],
+    [{ ...base, attachments: [{ content: "x", contentType: "text/plain; x=ü" }] }, /is not ASCII/],
     [{ ...base, attachments: [{ content: "zz", encoding: "hex" }] }, /not valid hex/],
     [{ ...base, attachments: [{ content: 5 as unknown as string }] }, /content must be/],
   ];
