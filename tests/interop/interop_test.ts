@@ -308,6 +308,43 @@ interop("implicit TLS port: SmtpClient sends, NOOP and RSET work, QUIT is answer
   assert.match(text, /with ESMTPS/);
 });
 
+interop('STARTTLS port in plain mode (tls: "none"): delivers without TLS', async () => {
+  const mark = token();
+  const opts = options("starttls", { tls: "none" });
+  const result = await sendMail(opts, {
+    raw: rawMessage(mark),
+    envelope: { from: "sender@postie.test", to: ["alice@postie.test"] },
+  });
+  assert.equal(result.reply.code, 250);
+  assert.equal(client(opts.transcript).includes("STARTTLS"), false);
+  const mail = await parse(await delivered("alice", mark));
+  const received = String(mail.headers.get("received"));
+  assert.match(received, /with ESMTP id/);
+  assert.doesNotMatch(received, /ESMTPS/);
+});
+
+interop(
+  "plain mode with credentials: Postfix hides AUTH without TLS; no login, no MAIL",
+  async () => {
+    const opts = options("starttls", {
+      tls: "none",
+      auth: credentials(),
+      allowPlaintextAuth: [env.hostname],
+    });
+    const error = await SmtpClient.connect(opts).then(
+      async (smtp) => {
+        await smtp.quit();
+        return undefined;
+      },
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof SmtpUnsupportedError, `expected SmtpUnsupportedError, got ${error}`);
+    assert.equal(error.extension, "AUTH");
+    assert.equal(client(opts.transcript).some((line) => /^(AUTH|MAIL)/.test(line)), false);
+  },
+  true,
+);
+
 interop("submission port: TLS and AUTH, then delivery", async () => {
   const mark = token();
   const opts = options("submission", { auth: credentials() });

@@ -41,15 +41,24 @@ if ! have_packages; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
     2> /dev/null
   export DEBIAN_FRONTEND=noninteractive
-  install() {
-    timeout 150 apt-get install -y -qq --no-install-recommends \
+  # Everything apt does shares one budget, so that setup never takes more than ~3 minutes.
+  apt_deadline=$((started + 170))
+  apt_get() { # args...
+    local left=$((apt_deadline - $(date +%s)))
+    [ "$left" -gt 5 ] || return 124
+    timeout "$left" apt-get -o DPkg::Lock::Timeout=30 "$@" >> "$dir.apt.log" 2>&1
+  }
+  install_packages() {
+    apt_get install -y -qq --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      postfix dovecot-core > "$dir.apt.log" 2>&1
+      postfix dovecot-core
   }
   mkdir -p "$(dirname "$dir")"
-  if ! install; then
-    timeout 90 apt-get update -qq > "$dir.apt.log" 2>&1 || give_up "apt-get update failed (see $dir.apt.log)"
-    install || give_up "apt-get install postfix dovecot-core failed (see $dir.apt.log)"
+  : > "$dir.apt.log"
+  # Without package lists (a fresh machine) install cannot work: update first.
+  if ! compgen -G "/var/lib/apt/lists/*_Packages*" > /dev/null || ! install_packages; then
+    apt_get update -qq || give_up "apt-get update failed or took too long (see $dir.apt.log)"
+    install_packages || give_up "apt-get install postfix dovecot-core failed or took too long (see $dir.apt.log)"
   fi
   have_packages || give_up "postfix or dovecot is still missing after apt-get install"
 fi
@@ -83,8 +92,10 @@ password='Wonder-land 42!'
 size_limit=1000000
 
 # TLS material, readable by root only (Postfix loads it before dropping privileges).
-install -m 644 "$certs/server.pem" "$dir/tls/server.pem"
-install -m 600 "$certs/server.key" "$dir/tls/server.key"
+if ! install -m 644 "$certs/server.pem" "$dir/tls/server.pem" ||
+  ! install -m 600 "$certs/server.key" "$dir/tls/server.key"; then
+  give_up "cannot copy the test certificate from $certs"
+fi
 
 # --- Dovecot: SASL only -----------------------------------------------------------------------
 printf '%s:{PLAIN}%s\n' "$user" "$password" > "$dir/dovecot/users"
