@@ -39,5 +39,5 @@ export {
 export * from "./src/errors.ts";
 export type * from "./src/types.ts";
 export type * from "./src/options.ts";
-export type * from "./src/auth/types.ts";
+export * from "./src/auth/mod.ts";
 export type * from "./src/transport/types.ts";

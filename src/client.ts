@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { AuthOptions } from "./auth/types.ts";
+import { authenticate } from "./auth/mod.ts";
+import type { AuthConversation, AuthOptions } from "./auth/types.ts";
 import {
   SmtpConnectionError,
-  SmtpError,
   SmtpProtocolError,
   SmtpRecipientsError,
   SmtpReplyError,
@@ -761,14 +761,50 @@ async function hello(
   throw new SmtpReplyError("Server refused EHLO", "ehlo", ehlo, reply);
 }
 
-/** Placeholder until the SASL module lands: fails clearly rather than skipping auth. */
+/** Logs in: picks a mechanism and runs the SASL exchange over the session. */
 async function authenticateSession(
   session: Session,
   capabilities: Capabilities,
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  void session, capabilities, options, signal;
-  await Promise.resolve();
-  throw new SmtpError("Authentication is not available yet", "auth");
+  const auth = options.auth!;
+  if (
+    !session.connection.tls &&
+    !(options.options.allowPlaintextAuth ?? []).includes(options.hostname)
+  ) {
+    throw new TypeError(
+      `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
+        `clear text`,
+    );
+  }
+  if (capabilities.authMechanisms.length === 0) {
+    throw new SmtpUnsupportedError(
+      `Server ${options.hostname} does not offer AUTH${
+        session.connection.tls ? "" : " (many servers offer it only after STARTTLS)"
+      }: remove the credentials or use another port`,
+      "auth",
+      "AUTH",
+    );
+  }
+  const wait: Wait = { phase: "auth", timeoutMs: options.timeouts.commandMs, signal };
+  const conversation: AuthConversation = {
+    async exchange(line, { secret = false } = {}) {
+      const display = secret ? redactAuthLine(line) : line;
+      return await session.command({ line, display }, wait);
+    },
+  };
+  await authenticate(conversation, auth, {
+    offered: capabilities.authMechanisms,
+    initialResponse: true,
+    hostname: options.serverName,
+    port: options.port,
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** `AUTH PLAIN dGVzdA==` becomes `AUTH PLAIN [redacted]`; any other secret line `[redacted]`. */
+function redactAuthLine(line: string): string {
+  const match = /^AUTH\s+(\S+)/i.exec(line);
+  return match ? `AUTH ${match[1]} [redacted]` : "[redacted]";
 }
