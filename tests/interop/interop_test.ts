@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import { simpleParser } from "mailparser";
 import {
   type ClientOptions,
+  type PasswordMechanism,
   sendMail,
   SmtpAuthError,
   SmtpClient,
@@ -104,7 +105,7 @@ function options(
   };
 }
 
-function credentials(mechanisms?: ("PLAIN" | "LOGIN" | "CRAM-MD5")[]) {
+function credentials(mechanisms?: PasswordMechanism[]) {
   return {
     username: env.user,
     password: env.password,
@@ -250,6 +251,8 @@ interop("STARTTLS port: AUTH is offered only after TLS, and login works there", 
   const authAfter = opts.transcript.slice(tlsAt).some((e) => /^250[- ]AUTH/.test(e.line));
   assert.equal(authBefore, false, "Postfix offered AUTH before TLS");
   assert.equal(authAfter, true, "Postfix did not offer AUTH after TLS");
+  // The default preference picks the strongest mechanism Dovecot offers.
+  assert.ok(client(opts.transcript).some((line) => /^AUTH SCRAM-SHA-256\b/.test(line)));
   const mail = await parse(await delivered("alice", mark));
   assert.match(String(mail.headers.get("received")), /Authenticated sender: alice@postie\.test/);
 });
@@ -352,7 +355,7 @@ interop("submission port: mail without AUTH is refused per recipient", async () 
 
 // --- SASL mechanisms ------------------------------------------------------------------------------
 
-for (const mechanism of ["PLAIN", "LOGIN", "CRAM-MD5"] as const) {
+for (const mechanism of ["SCRAM-SHA-256", "CRAM-MD5", "DIGEST-MD5", "PLAIN", "LOGIN"] as const) {
   interop(`submission port: AUTH ${mechanism} against Dovecot`, async () => {
     const mark = token();
     const opts = options("submission", { auth: credentials([mechanism]) });
@@ -380,7 +383,7 @@ for (const mechanism of ["PLAIN", "LOGIN", "CRAM-MD5"] as const) {
 }
 
 interop("a wrong password fails with SmtpAuthError and closes the connection", async () => {
-  for (const mechanism of ["PLAIN", "LOGIN", "CRAM-MD5"] as const) {
+  for (const mechanism of ["SCRAM-SHA-256", "CRAM-MD5", "DIGEST-MD5", "PLAIN", "LOGIN"] as const) {
     const opts = options("submission", {
       auth: { username: env.user, password: "not the password", mechanisms: [mechanism] },
     });

@@ -9,7 +9,8 @@
 #
 # All three offer PIPELINING, CHUNKING, 8BITMIME, SMTPUTF8, DSN and a SIZE limit, and deliver
 # mail for postie.test into Maildirs under $POSTIE_INTEROP_DIR/mail. Dovecot (auth only, no
-# mail protocols) checks passwords from a passwd-file and offers PLAIN, LOGIN and CRAM-MD5.
+# mail protocols) checks passwords from a passwd-file (plain text, so that every mechanism
+# works) and offers PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1 and SCRAM-SHA-256.
 #
 # On success it writes $POSTIE_INTEROP_DIR/interop.json, which tests/interop reads. When the
 # MTA cannot be had (not root, no apt, no network to Debian's mirror), it says why, leaves no
@@ -110,7 +111,7 @@ state_dir = $dir/dovecot/state
 protocols =
 ssl = no
 log_path = $dir/dovecot/dovecot.log
-auth_mechanisms = plain login cram-md5
+auth_mechanisms = plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256
 # Postfix hands over AUTH only after TLS (smtpd_tls_auth_only); Dovecot sees a local socket.
 disable_plaintext_auth = no
 auth_verbose = yes
