@@ -19,7 +19,7 @@ import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { Capabilities } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
-import { Session, type Wait } from "./protocol/_session.ts";
+import { isCollateral, Session, type Wait } from "./protocol/_session.ts";
 import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
 import { composeMessage, envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
 import { defaultTransport, openFile } from "./transport/default.ts";
@@ -135,6 +135,20 @@ function defaultClientName(transport: Transport, connection: Connection): string
   return "[127.0.0.1]";
 }
 
+/**
+ * Rejects as soon as `signal` aborts, without waiting for `promise` (a queued send that is
+ * aborted leaves the queue at once; when its turn comes it does nothing).
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /** A message ready for one transaction attempt. */
 interface PreparedMessage {
   readonly from: string;
@@ -178,6 +192,7 @@ function checkSendOptions(options: SendOptions): void {
 
 /** A failure after which the same message may be tried once more on a fresh connection. */
 function isTransient(error: unknown): boolean {
+  if (isCollateral(error)) return true;
   if (error instanceof SmtpReplyError) return error.code === 421 && error.phase !== "data";
   return error instanceof SmtpConnectionError && !error.outcomeUnknown &&
     (error.phase === "mail" || error.phase === "rcpt");
@@ -337,7 +352,9 @@ export class SmtpClient implements AsyncDisposable {
     attempt: number,
   ): Promise<SendResult> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
-    const outcome = await this.#schedule((turn) => this.#attempt(prepare, options, attempt, turn));
+    options.signal?.throwIfAborted();
+    const scheduled = this.#schedule((turn) => this.#attempt(prepare, options, attempt, turn));
+    const outcome = await abortable(scheduled, options.signal);
     if ("result" in outcome) return outcome.result;
     // A transient failure before any data: once more, on a fresh connection, in a new turn.
     return await this.#send(prepare, options, attempt + 1);

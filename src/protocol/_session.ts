@@ -72,6 +72,17 @@ export async function withDeadline<T>(
   }
 }
 
+/**
+ * Connection errors caused by the abort of another send pipelined on the same connection: the
+ * message they belong to was not completely sent, so sending it again cannot duplicate it.
+ */
+const collateral = new WeakSet<object>();
+
+/** True when `error` comes from another send's abort and the message may be sent again. */
+export function isCollateral(error: unknown): boolean {
+  return typeof error === "object" && error !== null && collateral.has(error);
+}
+
 /** One SMTP conversation over one connection. */
 export class Session {
   #connection: Connection;
@@ -79,6 +90,8 @@ export class Session {
   #limits: ReplyReaderLimits;
   #onTranscript: ((event: TranscriptEvent) => void) | undefined;
   #started = performance.now();
+  /** Set when a caller's abort closed the connection. */
+  #aborted = false;
 
   constructor(connection: Connection, options: SessionOptions) {
     this.#connection = connection;
@@ -167,11 +180,19 @@ export class Session {
           while (true) {
             const chunk = await this.#connection.read(signal);
             if (chunk === null) {
-              throw new SmtpConnectionError(
-                "Connection closed by the server",
-                wait.phase,
-                { outcomeUnknown: wait.outcomeUnknownOnLoss ?? false },
-              );
+              const outcomeUnknown = wait.outcomeUnknownOnLoss ?? false;
+              if (this.#aborted) {
+                const error = new SmtpConnectionError(
+                  "Connection closed because another send on it was aborted",
+                  wait.phase,
+                  { outcomeUnknown },
+                );
+                if (!outcomeUnknown) collateral.add(error);
+                throw error;
+              }
+              throw new SmtpConnectionError("Connection closed by the server", wait.phase, {
+                outcomeUnknown,
+              });
             }
             this.#reader.push(chunk);
             const next = this.#reader.next();
@@ -201,13 +222,26 @@ export class Session {
   /** Closes the connection and turns `error` into the right error for this wait. */
   #fail(error: unknown, wait: Wait): unknown {
     this.#connection.close();
-    if (wait.signal?.aborted && error === wait.signal.reason) return error;
+    if (wait.signal?.aborted && error === wait.signal.reason) {
+      this.#aborted = true;
+      return error;
+    }
+    const result = this.#classify(error, wait);
+    if (this.#aborted && result instanceof SmtpConnectionError && !result.outcomeUnknown) {
+      collateral.add(result);
+    }
+    return result;
+  }
+
+  #classify(error: unknown, wait: Wait): unknown {
+    if (isCollateral(error)) return error;
     if (error instanceof SmtpProtocolError && error.phase !== wait.phase) {
       return new SmtpProtocolError(error.message, wait.phase, { cause: error });
     }
     if (error instanceof SmtpConnectionError) {
       if (
-        error.phase === wait.phase && error.outcomeUnknown === (wait.outcomeUnknownOnLoss ?? false)
+        error.phase === wait.phase &&
+        error.outcomeUnknown === (wait.outcomeUnknownOnLoss ?? false)
       ) {
         return error;
       }

@@ -10,8 +10,10 @@ const decoder = new TextDecoder();
 export class ScriptedConnection {
   #conn: Deno.Conn;
   #buffer = new Uint8Array(0);
-  /** Every byte the client sent, as text. */
+  /** Every byte the client sent, as text (unless `record` is turned off). */
   received = "";
+  /** Whether to keep `received`; soak tests turn it off to measure the client alone. */
+  record = true;
   /** Number of read calls that returned data (round trips seen by the server). */
   reads = 0;
 
@@ -32,7 +34,7 @@ export class ScriptedConnection {
     if (n === null) return false;
     this.reads++;
     const data = chunk.subarray(0, n);
-    this.received += decoder.decode(data);
+    if (this.record) this.received += decoder.decode(data);
     const joined = new Uint8Array(this.#buffer.length + n);
     joined.set(this.#buffer);
     joined.set(data, this.#buffer.length);
@@ -194,11 +196,27 @@ export interface EsmtpLog {
  * A small, correct ESMTP server loop for scripted tests: MAIL, RCPT, DATA, BDAT, RSET, NOOP,
  * QUIT, answering pipelined commands in order. `rcpt` decides each recipient's reply.
  */
-export async function serveEsmtp(
+export function serveEsmtp(
   conn: ScriptedConnection,
-  options: { extensions?: string[]; rcpt?: (address: string) => string } = {},
-): Promise<EsmtpLog> {
-  const log: EsmtpLog = { commands: [], messages: [] };
+  options: { extensions?: string[]; rcpt?: (address: string) => string; record?: boolean } = {},
+): Promise<EsmtpLog & { count: number }> {
+  const log = { commands: [] as string[], messages: [] as EsmtpLog["messages"], count: 0 };
+  // A client that goes away mid-conversation ends the loop; that is not a script failure.
+  return esmtpLoop(conn, options, log).catch((error) => {
+    if (error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset) {
+      return log;
+    }
+    throw error;
+  });
+}
+
+async function esmtpLoop(
+  conn: ScriptedConnection,
+  options: { extensions?: string[]; rcpt?: (address: string) => string; record?: boolean },
+  log: EsmtpLog & { count: number },
+): Promise<EsmtpLog & { count: number }> {
+  const record = options.record ?? true;
+  conn.record = record;
   await greet(conn, options.extensions ?? ["PIPELINING", "CHUNKING"]);
   let from: string | undefined;
   let to: string[] = [];
@@ -213,7 +231,7 @@ export async function serveEsmtp(
   while (true) {
     const line = await conn.readLine();
     if (line === null) return log;
-    log.commands.push(line);
+    if (record) log.commands.push(line);
     const verb = line.split(" ")[0]!.toUpperCase();
     if (verb === "QUIT") {
       await conn.send("221 Bye\r\n");
@@ -236,7 +254,9 @@ export async function serveEsmtp(
       await conn.send(reply + "\r\n");
     } else if (verb === "BDAT") {
       const [, size, last] = line.split(" ");
-      const data = new TextDecoder().decode((await conn.readBytes(Number(size)))!);
+      const bytes = await conn.readBytes(Number(size));
+      if (bytes === null) return log;
+      const data = new TextDecoder().decode(bytes);
       if (from === undefined || to.length === 0 || failedChunk) {
         failedChunk = true;
         await conn.send("554 5.5.1 No valid recipients\r\n");
@@ -245,8 +265,9 @@ export async function serveEsmtp(
       }
       chunks += data;
       if (last) {
-        log.messages.push({ from, to, data: chunks });
-        await conn.send(`250 2.0.0 Queued as ${log.messages.length}\r\n`);
+        log.count++;
+        if (record) log.messages.push({ from, to, data: chunks });
+        await conn.send(`250 2.0.0 Queued as ${log.count}\r\n`);
         reset();
       } else await conn.send("250 OK\r\n");
     } else if (verb === "DATA") {
@@ -257,8 +278,9 @@ export async function serveEsmtp(
       await conn.send("354 Go\r\n");
       const data = await conn.readData();
       if (data === null) return log;
-      log.messages.push({ from, to, data });
-      await conn.send(`250 2.0.0 Queued as ${log.messages.length}\r\n`);
+      log.count++;
+      if (record) log.messages.push({ from, to, data });
+      await conn.send(`250 2.0.0 Queued as ${log.count}\r\n`);
       reset();
     } else {
       await conn.send("500 5.5.2 Unknown command\r\n");
