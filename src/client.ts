@@ -8,6 +8,7 @@ import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation, AuthOptions } from "./auth/types.ts";
 import {
   SmtpConnectionError,
+  SmtpError,
   SmtpProtocolError,
   SmtpRecipientsError,
   SmtpReplyError,
@@ -191,11 +192,12 @@ function checkSendOptions(options: SendOptions): void {
 }
 
 /** A failure after which the same message may be tried once more on a fresh connection. */
-function isTransient(error: unknown): boolean {
+function isTransient(error: unknown, dataStarted: boolean): boolean {
   if (isCollateral(error)) return true;
-  if (error instanceof SmtpReplyError) return error.code === 421 && error.phase !== "data";
-  return error instanceof SmtpConnectionError && !error.outcomeUnknown &&
-    (error.phase === "mail" || error.phase === "rcpt");
+  const beforeData = !dataStarted || (error instanceof SmtpError &&
+    (error.phase === "mail" || error.phase === "rcpt"));
+  if (error instanceof SmtpReplyError) return error.code === 421 && beforeData;
+  return error instanceof SmtpConnectionError && !error.outcomeUnknown && beforeData;
 }
 
 function isPositive(reply: SmtpReply): boolean {
@@ -380,7 +382,7 @@ export class SmtpClient implements AsyncDisposable {
       if (message.body instanceof ReadableStream && !progress.dataStarted) {
         await message.body.cancel().catch(() => {});
       }
-      const retry = attempt === 1 && isTransient(error) &&
+      const retry = attempt === 1 && isTransient(error, progress.dataStarted) &&
         (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
       if (!retry) throw error;
       session.close();

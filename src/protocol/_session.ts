@@ -165,8 +165,21 @@ export class Session {
     }
   }
 
-  /** Sends one command and reads its reply. */
+  /**
+   * Sends one command and reads its reply. Used only when no other reply is outstanding, so
+   * bytes already waiting are a reply nobody asked for: the session would go out of step.
+   */
   async command(command: CommandLine, wait: Wait): Promise<SmtpReply> {
+    if (this.#reader.buffered > 0) {
+      throw this.#fail(
+        new SmtpProtocolError(
+          `Server sent a reply before ${command.line.split(" ", 1)[0]} was sent: refusing to ` +
+            `continue out of step`,
+          wait.phase,
+        ),
+        wait,
+      );
+    }
     await this.write([command], wait);
     return await this.read(wait);
   }
