@@ -27,6 +27,8 @@ export class SmtpError extends Error {
   readonly phase: SmtpPhase;
 
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param phase The step of the session that failed.
    * @param options The underlying cause, if any.
@@ -53,6 +55,8 @@ export class SmtpReplyError extends SmtpError {
   readonly command: string;
 
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param phase The step of the session that failed.
    * @param command The command that was answered, already redacted.
@@ -86,6 +90,8 @@ export class SmtpReplyError extends SmtpError {
 /** Authentication failed, or no mechanism could be used. */
 export class SmtpAuthError extends SmtpReplyError {
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param command The AUTH command, redacted to its mechanism name.
    * @param reply The server's reply.
@@ -105,6 +111,8 @@ export class SmtpRecipientsError extends SmtpError {
   readonly rejected: readonly { address: string; reply: SmtpReply }[];
 
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param accepted Recipients that the server accepted.
    * @param rejected Recipients that the server refused.
@@ -130,6 +138,8 @@ export class SmtpConnectionError extends SmtpError {
   readonly outcomeUnknown: boolean;
 
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param phase The step of the session that failed.
    * @param options The cause, and whether the outcome of a sent message is unknown.
@@ -148,6 +158,8 @@ export class SmtpConnectionError extends SmtpError {
 /** The TLS handshake failed: an untrusted or expired certificate, a wrong host name, etc. */
 export class SmtpTlsError extends SmtpError {
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param options The underlying cause, if any.
    */
@@ -163,6 +175,8 @@ export class SmtpTimeoutError extends SmtpError {
   readonly timeoutMs: number;
 
   /**
+   * Creates the error.
+   *
    * @param message What timed out.
    * @param phase The step of the session that timed out.
    * @param timeoutMs The time limit that ran out.
@@ -178,6 +192,8 @@ export class SmtpTimeoutError extends SmtpError {
 /** The server broke the protocol: malformed or oversized replies, unexpected data. */
 export class SmtpProtocolError extends SmtpError {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong.
    * @param phase The step of the session in which it happened.
    * @param options The underlying cause, if any.
@@ -194,6 +210,8 @@ export class SmtpUnsupportedError extends SmtpError {
   readonly extension: string;
 
   /**
+   * Creates the error.
+   *
    * @param message What is missing and why it is needed.
    * @param phase The step of the session in which it was found.
    * @param extension The missing extension.

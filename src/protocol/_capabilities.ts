@@ -16,6 +16,8 @@ export class Capabilities {
   readonly #auth: readonly string[];
 
   /**
+   * Creates capabilities from parsed parts; most code uses {@linkcode Capabilities.fromEhlo}.
+   *
    * @param serverName The server's name from the greeting line of the reply.
    * @param extensions Keyword (upper case) to parameters.
    * @param esmtp Whether the server answered EHLO.
