@@ -195,6 +195,16 @@ class Envelope {
     }
   }
 
+  /** Without pipelining: MAIL, then each RCPT, waiting for every reply. */
+  async sendOneByOne(session: Session, wait: Wait, turn: Turn): Promise<void> {
+    this.mailReply = await commandReply(session, this.mail, wait, turn);
+    if (!positive(this.mailReply)) return;
+    for (const [i, address] of this.input.to.entries()) {
+      const rcptWait: Wait = { ...wait, phase: "rcpt" };
+      this.record(address, await commandReply(session, this.rcpts[i]!, rcptWait, turn));
+    }
+  }
+
   record(address: string, reply: SmtpReply): void {
     (positive(reply) ? this.accepted : this.rejected).push({ address, reply });
   }
@@ -228,13 +238,7 @@ async function sendWithData(
     await envelope.readReplies(session, wait, turn);
     dataReply = await readReply(session, dataWait, "DATA", turn);
   } else {
-    envelope.mailReply = await commandReply(session, envelope.mail, wait, turn);
-    if (positive(envelope.mailReply)) {
-      for (const [i, address] of input.to.entries()) {
-        const rcptWait: Wait = { ...wait, phase: "rcpt" };
-        envelope.record(address, await commandReply(session, envelope.rcpts[i]!, rcptWait, turn));
-      }
-    }
+    await envelope.sendOneByOne(session, wait, turn);
   }
 
   const failure = envelope.failure();
@@ -282,13 +286,7 @@ async function sendWithBdat(
   // Without pipelining: the envelope first, one command at a time.
   let envelopeRead = false;
   if (!settings.pipelining) {
-    envelope.mailReply = await commandReply(session, envelope.mail, wait, turn);
-    if (positive(envelope.mailReply)) {
-      for (const [i, address] of input.to.entries()) {
-        const rcptWait: Wait = { ...wait, phase: "rcpt" };
-        envelope.record(address, await commandReply(session, envelope.rcpts[i]!, rcptWait, turn));
-      }
-    }
+    await envelope.sendOneByOne(session, wait, turn);
     const failure = envelope.failure();
     if (failure) {
       await reset(session, wait, turn);
