@@ -1,9 +1,11 @@
 /**
- * A progress bar for large messages: a pass-through stream that counts the bytes the client
- * pulls, and a line on standard error redrawn at most ten times a second.
+ * A progress bar for large messages: a transport wrapper that counts the bytes written to the
+ * server, and a line on standard error redrawn at most ten times a second.
  *
  * @module
  */
+
+import type { Connection, TlsInfo, Transport } from "../transport/types.ts";
 
 /** Messages smaller than this (estimated) get no progress bar. */
 export const PROGRESS_THRESHOLD = 1024 * 1024;
@@ -40,20 +42,18 @@ export interface ProgressSink {
 }
 
 /**
- * Wraps `body` in a stream that reports bytes read against an estimated `total`.
+ * A progress display that counts bytes against an estimated `total`.
  *
- * @param body The message stream.
  * @param total The estimated size in bytes.
  * @param sink Where to draw.
  * @param width The bar's width in characters.
- * @returns The counted stream, and `done()` to draw the final line.
+ * @returns `add(n)` for each chunk sent, and `done(ok)` to draw the final line.
  */
-export function withProgress(
-  body: ReadableStream<Uint8Array>,
+export function progressBar(
   total: number,
   sink: ProgressSink,
   width = 30,
-): { stream: ReadableStream<Uint8Array>; done(ok: boolean): void } {
+): { add(bytes: number): void; done(ok: boolean): void } {
   let sent = 0;
   let lastDraw = 0;
   let finished = false;
@@ -64,24 +64,75 @@ export function withProgress(
     const size = final ? formatBytes(sent) : `${formatBytes(sent)} of ~${formatBytes(total)}`;
     return `Sending [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${percent}% ${size}`;
   };
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      sent += chunk.byteLength;
+  return {
+    add(bytes: number) {
+      if (finished) return;
+      sent += bytes;
       const now = Date.now();
       if (now - lastDraw >= 100) {
         lastDraw = now;
         sink.draw(line(false));
       }
-      controller.enqueue(chunk);
     },
-  });
-  return {
-    stream: body.pipeThrough(counter),
     done(ok: boolean) {
       if (finished) return;
       finished = true;
       if (sent === 0) return;
       sink.finish(ok ? line(true) : `${line(false)} (stopped)`);
     },
+  };
+}
+
+/** A connection that reports every byte written, then passes it on. */
+class CountingConnection implements Connection {
+  readonly inner: Connection;
+  readonly tls?: TlsInfo;
+  readonly localAddress?: string;
+  #onWrite: (bytes: number) => void;
+
+  constructor(inner: Connection, onWrite: (bytes: number) => void) {
+    this.inner = inner;
+    this.#onWrite = onWrite;
+    if (inner.tls) this.tls = inner.tls;
+    if (inner.localAddress !== undefined) this.localAddress = inner.localAddress;
+  }
+
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+
+  read(signal?: AbortSignal): Promise<Uint8Array | null> {
+    return this.inner.read(signal);
+  }
+
+  async write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.inner.write(data, signal);
+    this.#onWrite(data.byteLength);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * Wraps a transport so that every byte written to the server is reported: the progress of a
+ * message measured where it leaves, whatever the client did to it (8BITMIME, dot-stuffing).
+ *
+ * @param inner The runtime's transport.
+ * @param onWrite Called after each write with its size.
+ * @returns The counting transport.
+ */
+export function countingTransport(
+  inner: Transport,
+  onWrite: (bytes: number) => void,
+): Transport {
+  const unwrap = (c: Connection) => c instanceof CountingConnection ? c.inner : c;
+  return {
+    connect: async (options) => new CountingConnection(await inner.connect(options), onWrite),
+    connectTls: async (options) => new CountingConnection(await inner.connectTls(options), onWrite),
+    startTls: async (connection, options) =>
+      new CountingConnection(await inner.startTls(unwrap(connection), options), onWrite),
+    ...(inner.hostname ? { hostname: () => inner.hostname!() } : {}),
   };
 }

@@ -37,7 +37,7 @@ import {
 import { type Attachment, composeMessage, type Message } from "../mime/mod.ts";
 import type { ClientOptions, TranscriptEvent } from "../options.ts";
 import { sendMail } from "../send_mail.ts";
-import type { RawMessage, RecipientResult, SendResult, SmtpReply } from "../types.ts";
+import type { RecipientResult, SendResult, SmtpReply } from "../types.ts";
 import {
   type CheckConfig,
   type CommonConfig,
@@ -46,7 +46,14 @@ import {
   TOKEN_MECHANISMS,
 } from "./_args.ts";
 import { helpText } from "./_help.ts";
-import { estimateMessageSize, formatBytes, PROGRESS_THRESHOLD, withProgress } from "./_progress.ts";
+import {
+  countingTransport,
+  estimateMessageSize,
+  formatBytes,
+  PROGRESS_THRESHOLD,
+  progressBar,
+} from "./_progress.ts";
+import { defaultTransport } from "../transport/default.ts";
 import {
   EXIT_DATA,
   EXIT_INTERNAL,
@@ -311,7 +318,10 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
   }
 }
 
-/** Sends a composed message through a counting stream that draws a progress bar. */
+/**
+ * Sends with a progress bar: the transport counts the bytes written. (Sending a counted stream
+ * as a raw message would lose 8BITMIME and SIZE, and a stream cannot be replayed on a retry.)
+ */
 async function sendWithProgress(
   options: ClientOptions,
   message: Message,
@@ -319,16 +329,18 @@ async function sendWithProgress(
   io: CliIo,
   out: Out,
 ): Promise<SendResult> {
-  // The client cannot pick 8BITMIME for a raw stream: compose for 7-bit transport.
-  const composed = await composeMessage(message, { allow8bit: false });
-  const progress = withProgress(composed.body, estimate, out.stderr);
-  const raw: RawMessage = { raw: progress.stream, envelope: composed.envelope };
+  const bar = progressBar(estimate, out.stderr);
+  const transport = countingTransport(options.transport ?? defaultTransport, (n) => bar.add(n));
   try {
-    const result = await sendMail(options, raw, io.signal ? { signal: io.signal } : {});
-    progress.done(true);
-    return { ...result, messageId: composed.messageId };
+    const result = await sendMail(
+      { ...options, transport },
+      message,
+      io.signal ? { signal: io.signal } : {},
+    );
+    bar.done(true);
+    return result;
   } catch (error) {
-    progress.done(false);
+    bar.done(false);
     throw error;
   }
 }

@@ -10,6 +10,7 @@ import { serveEsmtp, startScriptedServer } from "../_helpers/scripted_server.ts"
 import {
   EXIT_AUTH,
   EXIT_DATA,
+  EXIT_INTERRUPTED,
   EXIT_NO_INPUT,
   EXIT_OK,
   EXIT_PROTOCOL,
@@ -447,4 +448,30 @@ test("in process: a large message draws a progress bar on a terminal", async () 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+test("Ctrl-C while waiting for the server ends the run with exit 130", async () => {
+  let connected!: () => void;
+  const reached = new Promise<void>((resolve) => connected = resolve);
+  await using silent = startScriptedServer(async (conn) => {
+    connected();
+    await conn.waitForClose(5000); // never greets
+  });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "scripts/send.ts", "send", "--tls", "none"].concat(
+      ["--server", `127.0.0.1:${silent.port}`, "--from", "a@example.com", "--to", "b@example.com"],
+    ),
+    cwd: root.pathname,
+    env: { POSTIE_USER: "", POSTIE_PASSWORD: "", POSTIE_OAUTH_TOKEN: "" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await reached;
+  const started = Date.now();
+  child.kill("SIGINT");
+  const { code, stderr } = await child.output();
+  assert.equal(code, EXIT_INTERRUPTED, new TextDecoder().decode(stderr));
+  assert.match(new TextDecoder().decode(stderr), /^postie: Interrupted\n$/);
+  assert.ok(Date.now() - started < 3000);
 });
