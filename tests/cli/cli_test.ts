@@ -475,3 +475,37 @@ test("Ctrl-C while waiting for the server ends the run with exit 130", async () 
   assert.match(new TextDecoder().decode(stderr), /^postie: Interrupted\n$/);
   assert.ok(Date.now() - started < 3000);
 });
+
+test("in process: POSTIE_OAUTH_TOKEN logs in with XOAUTH2 and the token never prints", async () => {
+  const TOKEN = "ya29.secret-access-token";
+  await using server = await startSmtpServer({
+    authMethods: ["XOAUTH2"],
+    authOptional: false,
+    onAuth(raw, _session, callback) {
+      const auth = raw as unknown as { accessToken?: string; username?: string };
+      if (auth.accessToken === TOKEN) return callback(null, { user: auth.username });
+      callback(null, { data: { status: "401", schemes: "bearer", scope: "mail" } });
+    },
+  });
+  const body = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(body, "Body from a file\n");
+    let output = "";
+    const write = (d: string | Uint8Array) =>
+      void (output += typeof d === "string" ? d : new TextDecoder().decode(d));
+    const code = await main([
+      "send",
+      "--transcript",
+      ...["--server", `localhost:${server.port}`, "--ca-file", CA, "--user", "me@example.com"],
+      ...["--from", "me@example.com", "--to", "you@example.com", "--text", `@${body}`],
+    ], { stdout: { write }, stderr: { write }, env: { POSTIE_OAUTH_TOKEN: TOKEN } });
+    assert.equal(code, EXIT_OK, output);
+    assert.match(output, /^C: AUTH XOAUTH2 \[redacted\]$/m);
+    assert.ok(!output.includes(TOKEN));
+    assert.ok(!output.includes(btoa(`user=me@example.com\x01auth=Bearer ${TOKEN}\x01\x01`)));
+    assert.equal(server.received[0]!.user, "me@example.com");
+    assert.match(server.received[0]!.text, /Body from a file/);
+  } finally {
+    await Deno.remove(body);
+  }
+});
