@@ -1,0 +1,641 @@
+/**
+ * {@linkcode SmtpPool}: a bounded set of {@linkcode SmtpClient} connections shared by many
+ * sends, with reuse, a per-connection message cap, idle expiry, a bounded wait queue, an
+ * optional rate limit and retries of transient failures on a fresh connection.
+ *
+ * @module
+ */
+
+import { SmtpClient } from "./client.ts";
+import {
+  SmtpAuthError,
+  SmtpConnectionError,
+  SmtpRecipientsError,
+  SmtpReplyError,
+  SmtpTimeoutError,
+  SmtpUnsupportedError,
+} from "./errors.ts";
+import type { ClientOptions, SendOptions } from "./options.ts";
+import type { SendResult } from "./types.ts";
+
+/** What {@linkcode SmtpPool.send} accepts: whatever {@linkcode SmtpClient.send} accepts. */
+export type PoolMessage = Parameters<SmtpClient["send"]>[0];
+
+/** A limit on how many messages the pool starts per time interval. */
+export interface RateLimit {
+  /** Messages allowed per interval. */
+  readonly messages: number;
+  /** The interval in milliseconds (a sliding window). */
+  readonly intervalMs: number;
+}
+
+/** How to connect, and how many connections to keep. */
+export interface PoolOptions extends ClientOptions {
+  /**
+   * Connections open at the same time, at most.
+   * @default {5}
+   */
+  readonly maxConnections?: number;
+  /**
+   * Messages sent over one connection before it is closed and replaced (`Infinity` for no cap).
+   * @default {100}
+   */
+  readonly maxMessages?: number;
+  /**
+   * How long an unused connection stays open, in milliseconds; then it is closed with QUIT.
+   * @default {30000}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Sends that may wait for a connection. Beyond it {@linkcode SmtpPool.send} rejects with
+   * {@linkcode PoolQueueFullError} at once (back-pressure).
+   * @default {1000}
+   */
+  readonly maxQueue?: number;
+  /** Starts at most `messages` sends (retries included) in any `intervalMs` window. */
+  readonly rateLimit?: RateLimit;
+  /**
+   * How many times a send that failed transiently is tried again on a fresh connection:
+   * a 4xx reply while connecting, to MAIL or to every RCPT, a 421 before the message data, a
+   * broken connection before the message was complete, a connection timeout. Never after a
+   * 5xx reply, never when the server may have received the message, never for a message body
+   * given as a stream that was already read.
+   * @default {2}
+   */
+  readonly retries?: number;
+  /**
+   * The delay before the first retry, in milliseconds; each further retry waits twice as long
+   * (at most 10 seconds).
+   * @default {100}
+   */
+  readonly retryDelayMs?: number;
+}
+
+/** A snapshot of the pool's state, for monitoring. */
+export interface PoolStats {
+  /** Connections open or being opened (including ones being closed). */
+  readonly connections: number;
+  /** Open connections with nothing to do. */
+  readonly idle: number;
+  /** Sends (and borrowed clients) running on a connection. */
+  readonly inFlight: number;
+  /** Sends waiting for a connection, including ones waiting to be retried. */
+  readonly queued: number;
+}
+
+/** {@linkcode SmtpPool.send} was refused because too many sends were already waiting. */
+export class PoolQueueFullError extends Error {
+  /** The queue bound that was reached. */
+  readonly maxQueue: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param maxQueue The queue bound that was reached.
+   */
+  constructor(maxQueue: number) {
+    super(`Cannot queue message: ${maxQueue} sends are already waiting for a connection`);
+    this.name = "PoolQueueFullError";
+    this.maxQueue = maxQueue;
+  }
+}
+
+/** Sends dispatched onto one connection at once; the client pipelines them. */
+const MAX_SENDS_PER_CONNECTION = 16;
+/** A parked connection unused for longer than this is checked with NOOP before reuse. */
+const CHECK_AFTER_IDLE_MS = 1000;
+/** Retry delays grow exponentially up to this. */
+const MAX_RETRY_DELAY_MS = 10_000;
+
+/** One send or borrow, from the moment it is accepted until it settles. */
+interface Job {
+  readonly kind: "send" | "borrow";
+  readonly run: (client: SmtpClient) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  /** Whether the message can be sent again after a failed attempt. */
+  readonly replayable: boolean;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** The timer of a retry delay, while the job waits for it. */
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** One pooled connection. */
+interface Slot {
+  /** Undefined while connecting. */
+  client: SmtpClient | undefined;
+  inFlight: number;
+  /** Messages dispatched on it. */
+  uses: number;
+  borrowed: boolean;
+  /** A NOOP liveness check is running. */
+  checking: boolean;
+  /** Takes no more work; closed once its work is done. */
+  retiring: boolean;
+  /** Set once closing started. */
+  closing: Promise<void> | undefined;
+  lastActive: number;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The connection round it was opened in (see `#onConnectFailure`). */
+  round: number;
+}
+
+function checkCount(name: string, value: number | undefined, min: number, infinite = false) {
+  if (value === undefined) return;
+  const ok = (Number.isInteger(value) && value >= min) || (infinite && value === Infinity);
+  if (!ok) {
+    throw new RangeError(
+      `Invalid ${name}: must be an integer of at least ${min}${infinite ? " or Infinity" : ""}, ` +
+        `got ${value}`,
+    );
+  }
+}
+
+function checkDuration(name: string, value: number | undefined, min: number) {
+  if (value === undefined) return;
+  if (!(Number.isFinite(value) && value >= min)) {
+    throw new RangeError(`Invalid ${name}: must be a number of at least ${min}, got ${value}`);
+  }
+}
+
+function isStream(value: unknown): boolean {
+  return typeof ReadableStream !== "undefined" && value instanceof ReadableStream;
+}
+
+/** Whether a failed attempt can be repeated without losing or mangling the body. */
+function isReplayable(message: PoolMessage): boolean {
+  if ("raw" in message) return !isStream(message.raw);
+  return !(message.attachments ?? []).some((attachment) => isStream(attachment.content));
+}
+
+const CONNECT_PHASES = new Set(["connect", "tls", "greeting", "ehlo", "starttls", "auth"]);
+
+/**
+ * Whether a failure is worth another attempt on a fresh connection: nothing reached the
+ * recipients and the server (or the network) may well do better next time.
+ */
+function isTransient(error: unknown): boolean {
+  if (error instanceof SmtpRecipientsError) {
+    // Every recipient refused, each with a 4xx: nothing was sent (greylisting, rate limits).
+    return error.accepted.length === 0 && error.rejected.length > 0 &&
+      error.rejected.every((r) => r.reply.code >= 400 && r.reply.code < 500);
+  }
+  if (error instanceof SmtpReplyError) {
+    if (error.code === 421) return error.phase !== "data";
+    const temporary = error.code >= 400 && error.code < 500;
+    return temporary &&
+      (CONNECT_PHASES.has(error.phase) || error.phase === "mail" || error.phase === "rcpt");
+  }
+  if (error instanceof SmtpConnectionError) return !error.outcomeUnknown;
+  if (error instanceof SmtpTimeoutError) {
+    return error.phase === "connect" || error.phase === "greeting";
+  }
+  return false;
+}
+
+/** Whether the connection is still fit for other messages after this failure. */
+function keepsConnection(error: unknown): boolean {
+  if (error instanceof SmtpRecipientsError || error instanceof SmtpUnsupportedError) return true;
+  if (error instanceof TypeError || error instanceof RangeError) return true;
+  return error instanceof SmtpReplyError && !(error instanceof SmtpAuthError) &&
+    error.code >= 500 && error.code !== 521 &&
+    (error.phase === "mail" || error.phase === "rcpt" || error.phase === "data");
+}
+
+function retryDelay(base: number, attempt: number): number {
+  return Math.min(base * 2 ** attempt, MAX_RETRY_DELAY_MS);
+}
+
+/** Lets the runtime exit while only this timer is pending (where the runtime can tell). */
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  const handle = timer as unknown as { unref?: () => void };
+  if (typeof handle === "object" && typeof handle.unref === "function") handle.unref();
+}
+
+/**
+ * A pool of SMTP connections to one server. Sends wait in a bounded queue and are spread over
+ * up to `maxConnections` connections, several at a time on each (the client pipelines them).
+ * Connections are reused, replaced after `maxMessages`, checked with NOOP after a pause,
+ * discarded when broken and closed after `idleTimeoutMs` without use.
+ *
+ * @example Send many messages over a few connections
+ * ```ts ignore
+ * import { SmtpPool } from "@postie/smtp";
+ *
+ * await using pool = new SmtpPool({
+ *   hostname: "smtp.example.com",
+ *   auth: { username: "me@example.com", password: Deno.env.get("SMTP_PASSWORD")! },
+ *   maxConnections: 3,
+ * });
+ * const results = await Promise.all(["ann", "bob", "cyd"].map((name) =>
+ *   pool.send({ from: "me@example.com", to: `${name}@example.com`, subject: "Hi", text: "Hello" })
+ * ));
+ * console.log(results.length); // 3
+ * ```
+ */
+export class SmtpPool implements AsyncDisposable {
+  #options: ClientOptions;
+  #maxConnections: number;
+  #maxMessages: number;
+  #idleTimeoutMs: number;
+  #maxQueue: number;
+  #rateLimit: RateLimit | undefined;
+  #retries: number;
+  #retryDelayMs: number;
+
+  #slots = new Set<Slot>();
+  #queue: Job[] = [];
+  /** Jobs waiting out a retry delay. */
+  #delayed = new Set<Job>();
+  /** Start times of recent sends, oldest first (rate limit). */
+  #recentStarts: number[] = [];
+  #rateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Consecutive rounds of failed connection attempts, for the connect back-off. */
+  #connectFailures = 0;
+  #connectRound = 0;
+  #connectPausedUntil = 0;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+
+  /**
+   * Creates the pool; no connection is opened until the first send.
+   *
+   * @param options The server and client options, and the pool's limits.
+   */
+  constructor(options: PoolOptions) {
+    const {
+      maxConnections = 5,
+      maxMessages = 100,
+      idleTimeoutMs = 30_000,
+      maxQueue = 1000,
+      rateLimit,
+      retries = 2,
+      retryDelayMs = 100,
+      ...clientOptions
+    } = options;
+    checkCount("maxConnections", maxConnections, 1);
+    checkCount("maxMessages", maxMessages, 1, true);
+    checkDuration("idleTimeoutMs", idleTimeoutMs, 0);
+    checkCount("maxQueue", maxQueue, 0, true);
+    checkCount("retries", retries, 0);
+    checkDuration("retryDelayMs", retryDelayMs, 0);
+    if (rateLimit) {
+      checkCount("rateLimit.messages", rateLimit.messages, 1);
+      checkDuration("rateLimit.intervalMs", rateLimit.intervalMs, 1);
+    }
+    this.#options = clientOptions;
+    this.#maxConnections = maxConnections;
+    this.#maxMessages = maxMessages;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#maxQueue = maxQueue;
+    this.#rateLimit = rateLimit;
+    this.#retries = retries;
+    this.#retryDelayMs = retryDelayMs;
+  }
+
+  /** The pool's state right now. */
+  get stats(): PoolStats {
+    let idle = 0;
+    let inFlight = 0;
+    for (const slot of this.#slots) {
+      inFlight += slot.inFlight;
+      if (slot.client && slot.inFlight === 0 && !slot.retiring) idle++;
+    }
+    return {
+      connections: this.#slots.size,
+      idle,
+      inFlight,
+      queued: this.#queue.length + this.#delayed.size,
+    };
+  }
+
+  /**
+   * Sends one message over a pooled connection, waiting for one if all are busy.
+   *
+   * @param message A message to compose, or a raw message and its envelope.
+   * @param options Abort signal (also while the send waits in the queue) and send options.
+   * @returns What the server accepted.
+   */
+  send(message: PoolMessage, options: SendOptions = {}): Promise<SendResult> {
+    return this.#enqueue<SendResult>(
+      "send",
+      (client) => client.send(message, options),
+      options.signal,
+      isReplayable(message),
+    );
+  }
+
+  /**
+   * Borrows one connection for the exclusive use of `fn`, then returns it to the pool. If
+   * `fn` quits or breaks the client, the connection is discarded.
+   *
+   * @param fn Works with the client; it must not keep it after its promise settles.
+   * @param options `signal` aborts while waiting for a connection.
+   * @returns What `fn` returns.
+   */
+  withClient<T>(
+    fn: (client: SmtpClient) => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    return this.#enqueue<T>("borrow", fn, options.signal, false);
+  }
+
+  /**
+   * Closes the pool gracefully: refuses new sends, lets queued and running ones finish, then
+   * sends QUIT on every connection. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  /** `await using` support: {@linkcode SmtpPool.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #enqueue<T>(
+    kind: Job["kind"],
+    run: (client: SmtpClient) => Promise<T>,
+    signal: AbortSignal | undefined,
+    replayable: boolean,
+  ): Promise<T> {
+    if (this.#closing) {
+      return Promise.reject(
+        new SmtpConnectionError("Cannot send message: the pool is closed", "command"),
+      );
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = {
+        kind,
+        run,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        signal,
+        replayable,
+        attempts: 0,
+        retryTimer: undefined,
+        onAbort: undefined,
+      };
+      if (signal) {
+        job.onAbort = () => this.#abortWaiting(job);
+        signal.addEventListener("abort", job.onAbort, { once: true });
+      }
+      this.#queue.push(job);
+      this.#pump();
+      if (this.#queue.length > this.#maxQueue && this.#queue.at(-1) === job) {
+        this.#queue.pop();
+        this.#finish(job, new PoolQueueFullError(this.#maxQueue), false);
+      }
+    });
+  }
+
+  /** Settles a job and forgets its abort listener. */
+  #finish(job: Job, value: unknown, ok: boolean): void {
+    if (job.onAbort) job.signal!.removeEventListener("abort", job.onAbort);
+    job.onAbort = undefined;
+    if (ok) job.resolve(value);
+    else job.reject(value);
+  }
+
+  /** The caller aborted a job that has not started: it leaves the queue (or its delay) now. */
+  #abortWaiting(job: Job): void {
+    const index = this.#queue.indexOf(job);
+    if (index !== -1) this.#queue.splice(index, 1);
+    else if (this.#delayed.delete(job)) clearTimeout(job.retryTimer);
+    else return; // running: the client handles the abort
+    this.#finish(job, job.signal!.reason, false);
+    this.#checkDrained();
+  }
+
+  /** Hands waiting jobs to connections, and opens connections for the rest. */
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const job = this.#queue[0]!;
+      if (job.kind === "send" && !this.#rateAllows()) break;
+      const slot = this.#pickSlot(job.kind === "borrow");
+      if (!slot) break;
+      this.#queue.shift();
+      this.#dispatch(job, slot);
+    }
+    this.#openConnections();
+    for (const slot of this.#slots) this.#settleSlot(slot);
+    this.#checkDrained();
+  }
+
+  /** The usable connection with the least work (and none for a borrow). */
+  #pickSlot(exclusive: boolean): Slot | undefined {
+    let best: Slot | undefined;
+    for (const slot of this.#slots) {
+      if (!slot.client || slot.borrowed || slot.checking || slot.retiring) continue;
+      if (slot.inFlight >= (exclusive ? 1 : MAX_SENDS_PER_CONNECTION)) continue;
+      if (!best || slot.inFlight < best.inFlight) best = slot;
+      if (slot.inFlight === 0) break;
+    }
+    return best;
+  }
+
+  /** Opens connections while there is more work than open connections, up to the limit. */
+  #openConnections(): void {
+    if (this.#queue.length === 0) return;
+    const now = performance.now();
+    if (now < this.#connectPausedUntil) {
+      this.#connectTimer ??= setTimeout(() => {
+        this.#connectTimer = undefined;
+        this.#pump();
+      }, this.#connectPausedUntil - now);
+      return;
+    }
+    let work = this.#queue.length;
+    for (const slot of this.#slots) work += slot.inFlight;
+    while (this.#slots.size < Math.min(this.#maxConnections, work)) this.#open();
+  }
+
+  #open(): void {
+    const slot: Slot = {
+      client: undefined,
+      inFlight: 0,
+      uses: 0,
+      borrowed: false,
+      checking: false,
+      retiring: false,
+      closing: undefined,
+      lastActive: performance.now(),
+      idleTimer: undefined,
+      round: this.#connectRound,
+    };
+    this.#slots.add(slot);
+    SmtpClient.connect(this.#options).then((client) => {
+      slot.client = client;
+      slot.lastActive = performance.now();
+      this.#connectFailures = 0;
+      this.#pump();
+    }, (error) => {
+      this.#slots.delete(slot);
+      this.#onConnectFailure(error, slot.round);
+      this.#pump();
+    });
+  }
+
+  /**
+   * A connection could not be opened. When other connections work, the pool just pauses
+   * opening more. Otherwise every waiting job counts it as one failed attempt (once per round
+   * of parallel attempts): a permanent failure rejects them all, a transient one lets them wait
+   * for a fresh attempt after a back-off, until their retries are spent.
+   */
+  #onConnectFailure(error: unknown, round: number): void {
+    if (round !== this.#connectRound) return; // this round was already counted
+    this.#connectRound++;
+    const transient = isTransient(error);
+    if (transient) {
+      this.#connectPausedUntil = performance.now() +
+        retryDelay(this.#retryDelayMs, this.#connectFailures++);
+    }
+    for (const slot of this.#slots) if (slot.client && !slot.retiring) return;
+    const waiting = this.#queue;
+    this.#queue = [];
+    for (const job of waiting) {
+      if (transient && job.attempts < this.#retries) {
+        job.attempts++;
+        this.#queue.push(job);
+      } else {
+        this.#finish(job, error, false);
+      }
+    }
+  }
+
+  #rateAllows(): boolean {
+    const limit = this.#rateLimit;
+    if (!limit) return true;
+    const now = performance.now();
+    const starts = this.#recentStarts;
+    while (starts.length > 0 && now - starts[0]! >= limit.intervalMs) starts.shift();
+    if (starts.length < limit.messages) return true;
+    this.#rateTimer ??= setTimeout(() => {
+      this.#rateTimer = undefined;
+      this.#pump();
+    }, Math.max(1, starts[0]! + limit.intervalMs - now));
+    return false;
+  }
+
+  #dispatch(job: Job, slot: Slot): void {
+    if (job.signal?.aborted) return this.#finish(job, job.signal.reason, false);
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+    const client = slot.client!;
+    slot.inFlight++;
+    slot.uses++;
+    if (slot.uses >= this.#maxMessages) slot.retiring = true;
+    if (job.kind === "borrow") slot.borrowed = true;
+    else if (this.#rateLimit) this.#recentStarts.push(performance.now());
+    if (slot.inFlight === 1 && performance.now() - slot.lastActive > CHECK_AFTER_IDLE_MS) {
+      slot.checking = true;
+      client.noop().then(() => {
+        slot.checking = false;
+        void this.#run(job, slot, client);
+      }, () => {
+        // Broken while parked: discard it and give the job to another connection, uncharged.
+        slot.checking = false;
+        slot.inFlight--;
+        slot.borrowed = false;
+        slot.retiring = true;
+        this.#queue.unshift(job);
+        this.#pump();
+      });
+      return;
+    }
+    void this.#run(job, slot, client);
+  }
+
+  async #run(job: Job, slot: Slot, client: SmtpClient): Promise<void> {
+    let ok = false;
+    let outcome: unknown;
+    try {
+      outcome = await job.run(client);
+      ok = true;
+    } catch (error) {
+      outcome = error;
+    }
+    slot.inFlight--;
+    slot.lastActive = performance.now();
+    let retry = false;
+    if (job.kind === "borrow") {
+      slot.borrowed = false;
+      if (!client.connected) slot.retiring = true;
+    } else if (!ok) {
+      const aborted = job.signal?.aborted ?? false;
+      const transient = !aborted && isTransient(outcome);
+      // A transient failure is tried again on a fresh connection: this one is done.
+      if (aborted || transient || !client.connected || !keepsConnection(outcome)) {
+        slot.retiring = true;
+      }
+      retry = transient && job.replayable && job.attempts < this.#retries;
+    }
+    if (retry) this.#retryLater(job);
+    else this.#finish(job, outcome, ok);
+    this.#pump();
+  }
+
+  /** Puts a job back at the head of the queue after its back-off delay. */
+  #retryLater(job: Job): void {
+    const delay = retryDelay(this.#retryDelayMs, job.attempts);
+    job.attempts++;
+    this.#delayed.add(job);
+    job.retryTimer = setTimeout(() => {
+      this.#delayed.delete(job);
+      job.retryTimer = undefined;
+      this.#queue.unshift(job);
+      this.#pump();
+    }, delay);
+  }
+
+  /** Closes a retiring connection once its work is done; parks an idle one. */
+  #settleSlot(slot: Slot): void {
+    if (!slot.client || slot.closing || slot.inFlight > 0 || slot.checking) return;
+    if (this.#closing && this.#queue.length === 0) slot.retiring = true;
+    if (slot.retiring) {
+      clearTimeout(slot.idleTimer);
+      slot.idleTimer = undefined;
+      const client = slot.client;
+      const closing = client.connected ? client.quit() : Promise.resolve(client.close());
+      slot.closing = closing.catch(() => {}).then(() => {
+        this.#slots.delete(slot);
+        this.#pump();
+      });
+      return;
+    }
+    if (slot.idleTimer === undefined && this.#queue.length === 0) {
+      slot.idleTimer = setTimeout(() => {
+        slot.idleTimer = undefined;
+        if (slot.inFlight > 0) return;
+        slot.retiring = true;
+        this.#settleSlot(slot);
+      }, this.#idleTimeoutMs);
+      unref(slot.idleTimer);
+    }
+  }
+
+  #checkDrained(): void {
+    if (!this.#drained) return;
+    if (this.#queue.length > 0 || this.#delayed.size > 0 || this.#slots.size > 0) return;
+    this.#drained();
+    this.#drained = undefined;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    const drained = new Promise<void>((resolve) => this.#drained = resolve);
+    this.#pump();
+    await drained;
+    clearTimeout(this.#rateTimer);
+    clearTimeout(this.#connectTimer);
+    this.#rateTimer = undefined;
+    this.#connectTimer = undefined;
+  }
+}
