@@ -69,7 +69,8 @@ export function progressBar(
       if (finished) return;
       sent += bytes;
       const now = Date.now();
-      if (now - lastDraw >= 100) {
+      // Commands before the data are a few hundred bytes: start the bar with the data.
+      if (sent >= 65536 && now - lastDraw >= 100) {
         lastDraw = now;
         sink.draw(line(false));
       }

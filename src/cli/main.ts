@@ -253,8 +253,7 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
   if (local && !io.startLocalServer) {
     throw new UsageError("Missing --server host:port (or set POSTIE_SERVER)");
   }
-  const demo = !config.server;
-  const message = await buildMessage(config, io, demo);
+  const message = await buildMessage(config, io, local);
   const attachmentSizes = await checkAttachments(config);
 
   // Compose once before anything touches the network: bad input fails here, files are opened.
