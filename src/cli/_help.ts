@@ -91,6 +91,6 @@ Usage:
       exitCodes(),
       `${SEND_EXAMPLES}\n${CHECK_EXAMPLES.split("\n").slice(1).join("\n")}`,
     ];
-  return sections.join("\n\n").replaceAll("postie send", `${program} send`)
-    .replaceAll("postie check", `${program} check`) + "\n";
+  const alias = program === "postie" ? "" : `\n  (postie stands for: ${program})`;
+  return sections.join("\n\n").replace(/^Examples:$/m, `Examples:${alias}`) + "\n";
 }

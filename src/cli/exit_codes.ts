@@ -52,11 +52,7 @@ export const EXIT_CODE_TABLE: readonly (readonly [number, string])[] = [
   [EXIT_DATA, "invalid input: an address, header or body postie refuses"],
   [EXIT_NO_INPUT, "an input file cannot be read (--attach, @FILE, --ca-file)"],
   [EXIT_REJECTED, "rejected (5xx): the server refused the message or its recipients"],
-  [
-    EXIT_UNAVAILABLE,
-    "server unavailable: cannot connect, timed out, connection lost, " +
-    "session refused, a required extension missing",
-  ],
+  [EXIT_UNAVAILABLE, "unavailable: cannot connect, timeout, connection lost, extension missing"],
   [EXIT_INTERNAL, "internal error (a bug in postie)"],
   [EXIT_TEMPORARY, "temporary failure (4xx): try again later"],
   [EXIT_PROTOCOL, "protocol error: the server broke SMTP"],
