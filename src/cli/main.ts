@@ -36,6 +36,7 @@ import {
 } from "../errors.ts";
 import { type Attachment, composeMessage, type Message } from "../mime/mod.ts";
 import type { ClientOptions, TranscriptEvent } from "../options.ts";
+import type { TlsInfo } from "../transport/types.ts";
 import { sendMail } from "../send_mail.ts";
 import type { RecipientResult, SendResult, SmtpReply } from "../types.ts";
 import {
@@ -677,18 +678,7 @@ async function check(config: CheckConfig, io: CliIo, out: Out): Promise<number> 
         mode === "none" ? "no TLS" : mode === "implicit" ? "implicit TLS" : "STARTTLS"
       })`,
       `Greeting:   ${greeting.join(" / ")}`,
-      `TLS:        ${
-        tls
-          ? [
-            tls.protocol,
-            tls.cipher,
-            tls.peerSubject && `certificate ${tls.peerSubject}`,
-          ].filter(Boolean).join(", ") +
-            (tls.protocol || tls.cipher ? ", " : "") +
-            "certificate verified" +
-            (tls.protocol ? "" : " (this runtime does not report the TLS version or cipher)")
-          : "none: everything travels in clear text"
-      }`,
+      `TLS:        ${tls ? describeTls(tls) : "none: everything travels in clear text"}`,
       `EHLO name:  ${caps.serverName}`,
       `Max size:   ${
         caps.maxSize !== undefined
@@ -704,6 +694,14 @@ async function check(config: CheckConfig, io: CliIo, out: Out): Promise<number> 
   } finally {
     await server?.close();
   }
+}
+
+function describeTls(tls: TlsInfo): string {
+  const certificate = tls.peerSubject
+    ? `certificate ${tls.peerSubject} verified`
+    : "certificate verified";
+  const parts = [tls.protocol, tls.cipher, certificate].filter(Boolean).join(", ");
+  return tls.protocol ? parts : `${parts} (this runtime does not report the TLS version or cipher)`;
 }
 
 // ---------------------------------------------------------------------------------------------
