@@ -1,0 +1,490 @@
+/**
+ * `deno task bench`: postie against nodemailer (pool mode) on a loopback sink server, scenario
+ * by scenario, each run in fresh processes, median of several runs, with the postie/nodemailer
+ * ratio per scenario.
+ *
+ *     deno run -A scripts/bench.ts [--smoke] [--runs 5] [--messages 2000]
+ *       [--latency-messages 500] [--attachment-mb 50] [--only A,E2,...]
+ *       [--nodemailer-runtime node|deno] [--sink-runtime node|deno] [--json results.json]
+ *
+ * Processes per run: the sink (`_bench_sink.ts`, under Node when available, so that it never
+ * competes with the client's runtime for the same optimisations), and one client:
+ * `_bench_postie.ts` under Deno, `_bench_nodemailer.ts` under Node (both bundled with
+ * `deno bundle` for Node). Each client warms up, then the sink's counters are reset and the
+ * timed window starts. The client measures wall time, its own CPU time (`process.cpuUsage()`)
+ * and its peak RSS (the kernel's high-water mark, reset at the window's start); the sink counts
+ * messages, bytes and read events (reads per message approximate round trips).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    smoke: { type: "boolean", default: false },
+    runs: { type: "string" },
+    messages: { type: "string" },
+    "latency-messages": { type: "string" },
+    "attachment-mb": { type: "string" },
+    only: { type: "string" },
+    "nodemailer-runtime": { type: "string" },
+    "sink-runtime": { type: "string" },
+    json: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (flags.help) {
+  console.log(
+    "Usage: deno task bench [--smoke] [--runs N] [--messages N] [--latency-messages N]\n" +
+      "  [--attachment-mb N] [--only A,B,...] [--nodemailer-runtime node|deno]\n" +
+      "  [--sink-runtime node|deno] [--json FILE]",
+  );
+  Deno.exit(0);
+}
+
+const smoke = flags.smoke;
+const runs = Number(flags.runs ?? (smoke ? 1 : 5));
+const messages = Number(flags.messages ?? (smoke ? 50 : 2000));
+const latencyMessages = Number(flags["latency-messages"] ?? (smoke ? 20 : 500));
+const attachmentMb = Number(flags["attachment-mb"] ?? (smoke ? 2 : 50));
+const only = flags.only ? new Set(flags.only.split(",").map((s) => s.trim())) : undefined;
+const here = new URL(".", import.meta.url);
+const certs = new URL("../tests/fixtures/certs/", import.meta.url);
+
+type Impl = "postie" | "nodemailer";
+
+/** One scenario: the sink's flags, the clients' flags, and what to compare. */
+interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly sink?: readonly string[];
+  readonly client: readonly string[];
+  /** Messages in the timed window. */
+  readonly messages: number;
+  /** How the ratio is judged. */
+  readonly target?: {
+    readonly speed?: number;
+    readonly cpu?: number;
+    readonly rssGrowthMb?: number;
+  };
+  /** `MB/s` rows measure the attachment's megabytes per second instead of messages. */
+  readonly unit: "msgs/s" | "MB/s";
+}
+
+const warmup = (n: number) => Math.min(200, Math.ceil(n / 10));
+const tlsFlags = (mode: string) => [
+  `--tls=${mode}`,
+  `--cert=${new URL("server.pem", certs).pathname}`,
+  `--key=${new URL("server.key", certs).pathname}`,
+];
+const caFlag = `--ca=${new URL("ca.pem", certs).pathname}`;
+
+function scenarios(attachment: string): Scenario[] {
+  const small = [`--messages=${messages}`, `--warmup=${warmup(messages)}`];
+  const slow = [`--messages=${latencyMessages}`, `--warmup=${Math.min(20, latencyMessages)}`];
+  return [
+    {
+      id: "A",
+      title: `${messages} small messages, 1 connection, each send awaited`,
+      client: [...small],
+      messages,
+      target: { speed: 3, cpu: 0.3 },
+      unit: "msgs/s",
+    },
+    {
+      id: "A2",
+      title: "A with every send queued at once",
+      client: [...small, "--order=queued"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "A-data",
+      title: "A without CHUNKING (DATA for both)",
+      sink: ["--no-chunking"],
+      client: [...small],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "B",
+      title: "A with 10 recipients each",
+      client: [...small, "--recipients=10"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "C",
+      title: `${messages} messages queued at once over 5 connections (pools)`,
+      client: [...small, "--connections=5", "--order=queued"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "D",
+      title: `1 message with a ${attachmentMb} MB attachment (file), 1 connection`,
+      client: [`--messages=1`, `--warmup=1`, `--attachment=${attachment}`],
+      messages: 1,
+      target: { rssGrowthMb: 32 },
+      unit: "MB/s",
+    },
+    {
+      id: "E",
+      title: `${latencyMessages} messages, 2 ms per server reply, each send awaited`,
+      sink: ["--delay-ms=2"],
+      client: [...slow],
+      messages: latencyMessages,
+      target: { speed: 2 },
+      unit: "msgs/s",
+    },
+    {
+      id: "E2",
+      title: "E with every send queued at once on 1 connection",
+      sink: ["--delay-ms=2"],
+      client: [...slow, "--order=queued"],
+      messages: latencyMessages,
+      target: { speed: 10 },
+      unit: "msgs/s",
+    },
+    {
+      id: "F-starttls",
+      title: "A over STARTTLS with AUTH PLAIN",
+      sink: tlsFlags("starttls"),
+      client: [...small, "--tls=starttls", caFlag, "--auth"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "F-implicit",
+      title: "A over implicit TLS with AUTH PLAIN",
+      sink: tlsFlags("implicit"),
+      client: [...small, "--tls=implicit", caFlag, "--auth"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "MIME",
+      title: `Composing the ${attachmentMb} MB attachment message alone (no network)`,
+      client: ["--task=mime", `--attachment=${attachment}`],
+      messages: 1,
+      target: { speed: 1.5 },
+      unit: "MB/s",
+    },
+  ];
+}
+
+/** A child process whose stdout is read line by line. */
+class Child {
+  #process: Deno.ChildProcess;
+  #lines: AsyncIterator<string>;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly name: string;
+
+  constructor(name: string, command: string, args: string[]) {
+    this.name = name;
+    this.#process = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#process.stdin.getWriter();
+    this.#lines = lines(this.#process.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** The next JSON line the process prints. */
+  async next<T>(timeoutMs = 300_000): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      const line = await Promise.race([this.#lines.next(), timeout]);
+      if (line.done) throw new Error(`${this.name} ended without an answer`);
+      return JSON.parse(line.value) as T;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async send(line: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  /** Closes stdin and waits for the exit (killing the process after a grace period). */
+  async end(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.#process.status;
+    clearTimeout(timer);
+    // Drain whatever is left so that the pipe is closed.
+    while (!(await this.#lines.next()).done) { /* ignore */ }
+  }
+
+  kill(): void {
+    try {
+      this.#process.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += text;
+    let lf;
+    while ((lf = buffer.indexOf("\n")) !== -1) {
+      const line = buffer.slice(0, lf).trim();
+      buffer = buffer.slice(lf + 1);
+      if (line.startsWith("{")) yield line;
+    }
+  }
+}
+
+interface ClientResult {
+  impl: Impl;
+  runtime: string;
+  messages: number;
+  ms: number;
+  cpuMs: number;
+  rssStart: number;
+  rssPeak: number;
+  peakMethod: string;
+  bytes?: number;
+}
+
+interface SinkStats {
+  messages: number;
+  bytes: number;
+  reads: number;
+  connections: number;
+  maxOpen: number;
+}
+
+interface RunResult extends ClientResult {
+  sink?: SinkStats;
+}
+
+/** How each program is started. */
+interface Launchers {
+  sink: [string, string[]];
+  postie: [string, string[]];
+  nodemailer: [string, string[]];
+  nodemailerRuntime: string;
+  sinkRuntime: string;
+}
+
+async function commandWorks(command: string, args: string[]): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** Bundles a script for Node with `deno bundle`; undefined when that fails. */
+async function bundle(script: string, dir: string): Promise<string | undefined> {
+  const out = `${dir}/${script.replace(/\.ts$/, ".mjs")}`;
+  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform=deno", "-o", out, new URL(script, here).pathname],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) {
+    console.error(`deno bundle ${script} failed:\n${new TextDecoder().decode(stderr)}`);
+    return undefined;
+  }
+  return out;
+}
+
+async function launchers(dir: string): Promise<Launchers> {
+  const deno = (script: string): [string, string[]] => [
+    Deno.execPath(),
+    ["run", "-A", new URL(script, here).pathname],
+  ];
+  const nodeWanted = (flag: string | undefined) => flag !== "deno";
+  const haveNode = await commandWorks("node", ["--version"]);
+  let sink = deno("_bench_sink.ts");
+  let nodemailer = deno("_bench_nodemailer.ts");
+  let sinkRuntime = "deno";
+  let nodemailerRuntime = "deno";
+  if (haveNode && nodeWanted(flags["sink-runtime"])) {
+    const out = await bundle("_bench_sink.ts", dir);
+    if (out) [sink, sinkRuntime] = [["node", [out]], "node"];
+  }
+  if (haveNode && nodeWanted(flags["nodemailer-runtime"])) {
+    const out = await bundle("_bench_nodemailer.ts", dir);
+    if (out) [nodemailer, nodemailerRuntime] = [["node", [out]], "node"];
+  }
+  if (!haveNode) console.error("node not found: the sink and nodemailer run under Deno");
+  return { sink, postie: deno("_bench_postie.ts"), nodemailer, nodemailerRuntime, sinkRuntime };
+}
+
+async function runOnce(scenario: Scenario, impl: Impl, launch: Launchers): Promise<RunResult> {
+  let sink: Child | undefined;
+  let client: Child | undefined;
+  try {
+    const clientArgs = [...scenario.client];
+    if (!scenario.client.includes("--task=mime")) {
+      const [command, args] = launch.sink;
+      sink = new Child("sink", command, [...args, ...(scenario.sink ?? [])]);
+      const { port } = await sink.next<{ port: number }>(30_000);
+      clientArgs.push(`--port=${port}`);
+    }
+    const [command, args] = launch[impl];
+    client = new Child(impl, command, [...args, ...clientArgs]);
+    await client.next<{ ready: true }>();
+    if (sink) {
+      await sink.send("reset");
+      await sink.next<{ reset: true }>(10_000);
+    }
+    await client.send("go");
+    const result = await client.next<ClientResult>();
+    await client.end();
+    client = undefined;
+    let stats: SinkStats | undefined;
+    if (sink) {
+      await sink.send("stats");
+      stats = await sink.next<SinkStats>(10_000);
+      await sink.end();
+      sink = undefined;
+    }
+    return stats ? { ...result, sink: stats } : result;
+  } finally {
+    client?.kill();
+    sink?.kill();
+    await client?.end().catch(() => {});
+    await sink?.end().catch(() => {});
+  }
+}
+
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The medians of one implementation's runs of one scenario. */
+interface Summary {
+  runtime: string;
+  speed: number;
+  ms: number;
+  cpuPerMessage: number;
+  readsPerMessage: number | undefined;
+  rssGrowthMb: number;
+  rssPeakMb: number;
+}
+
+const MB = 1024 * 1024;
+
+function summarise(scenario: Scenario, results: RunResult[]): Summary {
+  const speed = results.map((r) =>
+    scenario.unit === "MB/s" ? attachmentMb / (r.ms / 1000) : r.messages / (r.ms / 1000)
+  );
+  const reads = results.flatMap((r) => r.sink ? [r.sink.reads / Math.max(1, r.sink.messages)] : []);
+  return {
+    runtime: results[0]!.runtime,
+    speed: median(speed),
+    ms: median(results.map((r) => r.ms)),
+    cpuPerMessage: median(results.map((r) => r.cpuMs / r.messages)),
+    readsPerMessage: reads.length ? median(reads) : undefined,
+    rssGrowthMb: median(results.map((r) => (r.rssPeak - r.rssStart) / MB)),
+    rssPeakMb: median(results.map((r) => r.rssPeak / MB)),
+  };
+}
+
+function fixed(value: number | undefined, digits: number): string {
+  return value === undefined ? "-" : value.toFixed(digits);
+}
+
+function verdict(scenario: Scenario, postie: Summary, nodemailer: Summary): string {
+  const target = scenario.target;
+  if (!target) return "";
+  const notes: string[] = [];
+  if (target.speed !== undefined) {
+    const ratio = postie.speed / nodemailer.speed;
+    notes.push(`speed ≥ ${target.speed}×: ${ratio >= target.speed ? "met" : "MISSED"}`);
+  }
+  if (target.cpu !== undefined) {
+    const ratio = postie.cpuPerMessage / nodemailer.cpuPerMessage;
+    notes.push(`CPU ≤ ${target.cpu}×: ${ratio <= target.cpu ? "met" : "MISSED"}`);
+  }
+  if (target.rssGrowthMb !== undefined) {
+    notes.push(
+      `RSS growth ≤ ${target.rssGrowthMb} MB: ${
+        postie.rssGrowthMb <= target.rssGrowthMb ? "met" : "MISSED"
+      }`,
+    );
+  }
+  return notes.join("; ");
+}
+
+async function main(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postie_bench_" });
+  try {
+    const launch = await launchers(dir);
+    const attachment = `${dir}/attachment.bin`;
+    const data = new Uint8Array(attachmentMb * MB);
+    for (let offset = 0; offset < data.length; offset += 65536) {
+      crypto.getRandomValues(data.subarray(offset, Math.min(offset + 65536, data.length)));
+    }
+    await Deno.writeFile(attachment, data);
+    const chosen = scenarios(attachment).filter((s) => !only || only.has(s.id));
+    console.log(
+      `postie under deno ${Deno.version.deno}; nodemailer under ${launch.nodemailerRuntime}; ` +
+        `sink under ${launch.sinkRuntime}; ${runs} run(s) per scenario and client, medians; ` +
+        `${navigator.hardwareConcurrency} CPUs`,
+    );
+    const all: Record<string, Record<Impl, RunResult[]>> = {};
+    const rows: string[] = [];
+    const ratios: string[] = [];
+    for (const scenario of chosen) {
+      const results: Record<Impl, RunResult[]> = { postie: [], nodemailer: [] };
+      for (let run = 0; run < runs; run++) {
+        for (const impl of ["postie", "nodemailer"] as const) {
+          results[impl].push(await runOnce(scenario, impl, launch));
+        }
+      }
+      all[scenario.id] = results;
+      const postie = summarise(scenario, results.postie);
+      const nodemailer = summarise(scenario, results.nodemailer);
+      for (const [impl, s] of [["postie", postie], ["nodemailer", nodemailer]] as const) {
+        rows.push(
+          `| ${scenario.id} | ${impl} (${s.runtime}) | ${fixed(s.speed, 0)} ${scenario.unit} | ` +
+            `${fixed(s.ms, 0)} | ${fixed(s.cpuPerMessage, 3)} | ${fixed(s.readsPerMessage, 2)} | ` +
+            `${fixed(s.rssPeakMb, 0)} | ${fixed(s.rssGrowthMb, 1)} |`,
+        );
+      }
+      const ratio = `| ${scenario.id} | ${scenario.title} | ${
+        fixed(postie.speed / nodemailer.speed, 2)
+      }× | ${fixed(postie.cpuPerMessage / nodemailer.cpuPerMessage, 2)}× | ${
+        verdict(scenario, postie, nodemailer)
+      } |`;
+      ratios.push(ratio);
+      console.error(`done ${scenario.id}: ${ratio}`);
+    }
+    console.log(
+      "\n| scenario | client | throughput | ms | CPU ms/msg | reads/msg | peak RSS MB | RSS growth MB |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|");
+    for (const row of rows) console.log(row);
+    console.log("\n| scenario | what | postie/nodemailer speed | CPU/msg ratio | target |");
+    console.log("|---|---|---|---|---|");
+    for (const row of ratios) console.log(row);
+    if (flags.json) await Deno.writeTextFile(flags.json, JSON.stringify(all, null, 2));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+await main();
