@@ -111,6 +111,8 @@ export interface Measurement {
   readonly ms: number;
   /** User plus system CPU time of this process, in milliseconds. */
   readonly cpuMs: number;
+  /** The system (kernel) part of `cpuMs`. */
+  readonly cpuSystemMs: number;
   /** RSS when the window started, in bytes. */
   readonly rssStart: number;
   /** Highest RSS during the window, in bytes. */
@@ -163,6 +165,7 @@ export async function measure(fn: () => Promise<void>): Promise<Measurement> {
   return {
     ms,
     cpuMs: (used.user + used.system) / 1000,
+    cpuSystemMs: used.system / 1000,
     rssStart,
     rssPeak,
     peakMethod: kernelPeak ? "VmHWM" : "sampled",

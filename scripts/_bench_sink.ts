@@ -12,7 +12,8 @@
  *       [--delay-ms 2]
  *
  * It prints `{"port":N}` once it listens, then obeys lines on stdin: `reset` zeroes the
- * counters, `stats` prints them as JSON (messages, bytes, reads, connections, maxOpen); it
+ * counters, `stats` prints them as JSON (messages, bytes, reads, connections, maxOpen, and the
+ * sink's own CPU time since the reset); it
  * exits when stdin ends.
  *
  * @module
@@ -43,8 +44,9 @@ const credentials = mode === "none"
   : { cert: readFileSync(values.cert!, "utf8"), key: readFileSync(values.key!, "utf8") };
 const secureContext = credentials && tls.createSecureContext(credentials);
 
-const stats = { messages: 0, bytes: 0, reads: 0, connections: 0, maxOpen: 0 };
+const stats = { messages: 0, bytes: 0, reads: 0, connections: 0, maxOpen: 0, cpuMs: 0 };
 let open = 0;
+let cpuSince = process.cpuUsage();
 
 const CRLF_DOT_CRLF = Buffer.from("\r\n.\r\n");
 const MAX_SIZE = 100 * 1024 * 1024;
@@ -340,8 +342,11 @@ process.stdin.on("data", (text: string) => {
     input = input.slice(lf + 1);
     if (command === "reset") {
       Object.assign(stats, { messages: 0, bytes: 0, reads: 0, connections: 0, maxOpen: open });
+      cpuSince = process.cpuUsage();
       process.stdout.write(JSON.stringify({ reset: true }) + "\n");
     } else if (command === "stats") {
+      const used = process.cpuUsage(cpuSince);
+      stats.cpuMs = (used.user + used.system) / 1000;
       process.stdout.write(JSON.stringify(stats) + "\n");
     }
   }

@@ -124,6 +124,14 @@ function scenarios(attachment: string): Scenario[] {
       unit: "msgs/s",
     },
     {
+      id: "C2",
+      title: "C with 2 ms per server reply",
+      sink: ["--delay-ms=2"],
+      client: [...small, "--connections=5", "--order=queued"],
+      messages,
+      unit: "msgs/s",
+    },
+    {
       id: "D",
       title: `1 message with a ${attachmentMb} MB attachment (file), 1 connection`,
       client: [`--messages=1`, `--warmup=1`, `--attachment=${attachment}`],
@@ -255,6 +263,7 @@ interface ClientResult {
   messages: number;
   ms: number;
   cpuMs: number;
+  cpuSystemMs: number;
   rssStart: number;
   rssPeak: number;
   peakMethod: string;
@@ -267,6 +276,7 @@ interface SinkStats {
   reads: number;
   connections: number;
   maxOpen: number;
+  cpuMs: number;
 }
 
 interface RunResult extends ClientResult {
@@ -380,7 +390,9 @@ interface Summary {
   speed: number;
   ms: number;
   cpuPerMessage: number;
+  systemPerMessage: number;
   readsPerMessage: number | undefined;
+  sinkCpuPerMessage: number | undefined;
   rssGrowthMb: number;
   rssPeakMb: number;
 }
@@ -391,13 +403,18 @@ function summarise(scenario: Scenario, results: RunResult[]): Summary {
   const speed = results.map((r) =>
     scenario.unit === "MB/s" ? attachmentMb / (r.ms / 1000) : r.messages / (r.ms / 1000)
   );
-  const reads = results.flatMap((r) => r.sink ? [r.sink.reads / Math.max(1, r.sink.messages)] : []);
+  const perSinkMessage = (pick: (s: SinkStats) => number) =>
+    results.flatMap((r) => r.sink ? [pick(r.sink) / Math.max(1, r.sink.messages)] : []);
+  const reads = perSinkMessage((s) => s.reads);
+  const sinkCpu = perSinkMessage((s) => s.cpuMs);
   return {
     runtime: results[0]!.runtime,
     speed: median(speed),
     ms: median(results.map((r) => r.ms)),
     cpuPerMessage: median(results.map((r) => r.cpuMs / r.messages)),
+    systemPerMessage: median(results.map((r) => r.cpuSystemMs / r.messages)),
     readsPerMessage: reads.length ? median(reads) : undefined,
+    sinkCpuPerMessage: sinkCpu.length ? median(sinkCpu) : undefined,
     rssGrowthMb: median(results.map((r) => (r.rssPeak - r.rssStart) / MB)),
     rssPeakMb: median(results.map((r) => r.rssPeak / MB)),
   };
@@ -461,7 +478,10 @@ async function main(): Promise<void> {
       for (const [impl, s] of [["postie", postie], ["nodemailer", nodemailer]] as const) {
         rows.push(
           `| ${scenario.id} | ${impl} (${s.runtime}) | ${fixed(s.speed, 0)} ${scenario.unit} | ` +
-            `${fixed(s.ms, 0)} | ${fixed(s.cpuPerMessage, 3)} | ${fixed(s.readsPerMessage, 2)} | ` +
+            `${fixed(s.ms, 0)} | ${fixed(s.cpuPerMessage, 3)} (${
+              fixed(s.systemPerMessage, 3)
+            }) | ` +
+            `${fixed(s.readsPerMessage, 2)} | ${fixed(s.sinkCpuPerMessage, 3)} | ` +
             `${fixed(s.rssPeakMb, 0)} | ${fixed(s.rssGrowthMb, 1)} |`,
         );
       }
@@ -474,9 +494,10 @@ async function main(): Promise<void> {
       console.error(`done ${scenario.id}: ${ratio}`);
     }
     console.log(
-      "\n| scenario | client | throughput | ms | CPU ms/msg | reads/msg | peak RSS MB | RSS growth MB |",
+      "\n| scenario | client | throughput | ms | client CPU ms/msg (of it kernel) | sink reads/msg | " +
+        "sink CPU ms/msg | peak RSS MB | RSS growth MB |",
     );
-    console.log("|---|---|---|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|---|---|---|");
     for (const row of rows) console.log(row);
     console.log("\n| scenario | what | postie/nodemailer speed | CPU/msg ratio | target |");
     console.log("|---|---|---|---|---|");
