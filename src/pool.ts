@@ -59,7 +59,9 @@ export interface PoolOptions extends ClientOptions {
    * a 4xx reply while connecting, to MAIL or to every RCPT, a 421 before the message data, a
    * broken connection before the message was complete, a connection timeout. Never after a
    * 5xx reply, never when the server may have received the message, never for a message body
-   * given as a stream that was already read.
+   * given as a stream that was already read. (The client itself also sends a message once
+   * more, on its own fresh connection, after a 421 or a dropped connection before the data;
+   * that attempt is not counted here.)
    * @default {2}
    */
   readonly retries?: number;
@@ -598,7 +600,9 @@ export class SmtpPool implements AsyncDisposable {
   /** Closes a retiring connection once its work is done; parks an idle one. */
   #settleSlot(slot: Slot): void {
     if (!slot.client || slot.closing || slot.inFlight > 0 || slot.checking) return;
-    if (this.#closing && this.#queue.length === 0) slot.retiring = true;
+    if (this.#closing && this.#queue.length === 0 && this.#delayed.size === 0) {
+      slot.retiring = true;
+    }
     if (slot.retiring) {
       clearTimeout(slot.idleTimer);
       slot.idleTimer = undefined;

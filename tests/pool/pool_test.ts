@@ -176,11 +176,14 @@ test("transient failures are retried at most `retries` times", async () => {
   await using server = startScriptedServer(async (conn) => {
     await conn.send("421 4.3.2 Too busy, try later\r\n");
   });
-  await using pool = new SmtpPool({ ...plain(server.port), retries: 2, retryDelayMs: 5 });
+  await using pool = new SmtpPool({ ...plain(server.port), retries: 2, retryDelayMs: 40 });
+  const start = performance.now();
   await assert.rejects(
     pool.send(message()),
     (error: unknown) => error instanceof SmtpReplyError && error.code === 421,
   );
+  // Exponential back-off: 40 ms, then 80 ms.
+  assert.ok(performance.now() - start >= 115, `${performance.now() - start} ms`);
   await pool.close();
   assert.equal(server.connections.length, 3);
 });
@@ -200,6 +203,36 @@ test("a 4xx reply to MAIL is retried on a fresh connection, up to the limit", as
   );
   await pool.close();
   assert.equal(server.connections.length, 2);
+});
+
+test("a message whose body is a stream is not retried", async () => {
+  await using server = startScriptedServer(async (conn) => {
+    await greet(conn, []);
+    await expectLine(conn, "MAIL FROM:");
+    await conn.send("451 4.3.0 Try again later\r\n");
+    await conn.waitForClose();
+  });
+  await using pool = new SmtpPool({ ...plain(server.port), retryDelayMs: 5 });
+  const raw = new Blob([message().raw]).stream();
+  await assert.rejects(
+    pool.send({ raw, envelope: message().envelope }),
+    (error: unknown) => error instanceof SmtpReplyError && error.code === 451,
+  );
+  await pool.close();
+  assert.equal(server.connections.length, 1);
+});
+
+test("bad input rejects without retry and the connection stays in use", async () => {
+  const s = esmtpServer();
+  await using _server = s.server;
+  await using pool = new SmtpPool(plain(s.server.port));
+  await assert.rejects(
+    pool.send({ raw: "x", envelope: { from: "a@example.com", to: [] } }),
+    TypeError,
+  );
+  await pool.send(message());
+  await pool.close();
+  assert.equal(s.server.connections.length, 1);
 });
 
 test("recipients refused only with 4xx (greylisting) are retried", async () => {
