@@ -1,0 +1,464 @@
+/**
+ * The Node.js transport: `node:net` and `node:tls`. Only the npm build loads this module (through
+ * `default_node.ts`); the Deno build never does.
+ *
+ * Node sockets push data through events, while {@linkcode Connection.read} is pull-style: incoming
+ * chunks are queued until they are read, and the socket is paused while more than
+ * {@linkcode MAX_QUEUED_BYTES} wait in the queue.
+ *
+ * @module
+ */
+
+import type { FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { hostname as osHostname } from "node:os";
+import * as tls from "node:tls";
+import { SmtpConnectionError, SmtpProtocolError, SmtpTlsError } from "../errors.ts";
+import type {
+  Connection,
+  ConnectOptions,
+  FileOpener,
+  TlsConnectOptions,
+  TlsInfo,
+  Transport,
+} from "./types.ts";
+
+/** Bytes queued by a connection before it pauses the socket (backpressure). */
+const MAX_QUEUED_BYTES = 1024 * 1024;
+/** Size of the chunks read from files. */
+const FILE_CHUNK_SIZE = 64 * 1024;
+
+/** A pending `read()`: settled by the next chunk, the end of the stream or an error. */
+interface Waiter {
+  resolve(chunk: Uint8Array | null): void;
+  reject(error: unknown): void;
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && !error.message.includes(code)
+    ? `${error.message} (${code})`
+    : error.message;
+}
+
+/**
+ * Runs `start` with a settle function, and rejects with the signal's reason when it aborts,
+ * running `onAbort` first. The abort listener is removed on every path.
+ */
+function withAbort<T>(
+  signal: AbortSignal | undefined,
+  onAbort: () => void,
+  start: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal?.aborted) {
+      onAbort();
+      reject(signal.reason);
+      return;
+    }
+    let cleanup = (): void => {};
+    const abort = () => {
+      cleanup();
+      onAbort();
+      reject(signal!.reason);
+    };
+    const settle = <A>(fn: (arg: A) => void) => (arg: A) => {
+      signal?.removeEventListener("abort", abort);
+      cleanup();
+      fn(arg);
+    };
+    signal?.addEventListener("abort", abort, { once: true });
+    cleanup = start(settle(resolve), settle(reject));
+  });
+}
+
+/** A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface. */
+class NodeConnection implements Connection {
+  #socket: Socket;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #paused = false;
+  #ended = false;
+  #error: unknown;
+  #waiter: Waiter | undefined;
+  #closed = false;
+  readonly tls?: TlsInfo;
+  readonly localAddress?: string;
+
+  constructor(socket: Socket, tls?: TlsInfo) {
+    this.#socket = socket;
+    if (tls) this.tls = tls;
+    if (socket.localAddress) this.localAddress = socket.localAddress;
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onEnd);
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#ended;
+  }
+
+  #onData = (chunk: Uint8Array): void => {
+    // A plain Uint8Array view: Buffer's slice() shares memory, which callers do not expect.
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.resolve(bytes);
+      return;
+    }
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (this.#queuedBytes > MAX_QUEUED_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#ended = true;
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    this.#waiter = undefined;
+    if (this.#error === undefined) {
+      waiter.resolve(null);
+    } else {
+      waiter.reject(this.#takeError());
+    }
+  };
+
+  #onError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#error ??= error;
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    this.#waiter = undefined;
+    waiter.reject(this.#takeError());
+  };
+
+  /** Turns the stored socket error into the error a read reports, and closes. */
+  #takeError(): SmtpConnectionError {
+    const error = this.#error;
+    this.#error = undefined;
+    this.close();
+    return new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
+      cause: error,
+    });
+  }
+
+  /**
+   * Hands the socket over to `tls.connect`. Fails when bytes arrived that nobody read: a server
+   * must send nothing between its reply to STARTTLS and the handshake.
+   */
+  detach(): Socket {
+    if (this.#waiter) {
+      throw new TypeError("Cannot start TLS: a read is pending on the connection");
+    }
+    const socket = this.#socket;
+    socket.off("data", this.#onData);
+    socket.off("end", this.#onEnd);
+    socket.off("error", this.#onError);
+    socket.off("close", this.#onEnd);
+    const unread = this.#queuedBytes;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (unread > 0) {
+      socket.destroy();
+      throw new SmtpProtocolError(
+        `Server sent ${unread} bytes after its STARTTLS reply and before the TLS handshake ` +
+          "(possible response injection): refusing to continue",
+        "starttls",
+      );
+    }
+    if (this.#error !== undefined || this.#ended) {
+      const error = this.#error;
+      socket.destroy();
+      throw new SmtpConnectionError(
+        `Connection lost before the TLS handshake${error ? `: ${describe(error)}` : ""}`,
+        "starttls",
+        { cause: error },
+      );
+    }
+    if (this.#paused) socket.resume();
+    return socket;
+  }
+
+  read(signal?: AbortSignal): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      this.#queuedBytes -= chunk.length;
+      if (this.#paused && this.#queuedBytes <= MAX_QUEUED_BYTES / 2) {
+        this.#paused = false;
+        this.#socket.resume();
+      }
+      return Promise.resolve(chunk);
+    }
+    if (this.#error !== undefined) return Promise.reject(this.#takeError());
+    if (this.#closed || this.#ended) {
+      this.close();
+      return Promise.resolve(null);
+    }
+    if (this.#waiter) {
+      return Promise.reject(new TypeError("Cannot read: another read is pending"));
+    }
+    return withAbort<Uint8Array | null>(signal, () => this.close(), (resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      this.#waiter = waiter;
+      return () => {
+        if (this.#waiter === waiter) this.#waiter = undefined;
+      };
+    });
+  }
+
+  write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
+      return Promise.reject(
+        new SmtpConnectionError("Cannot write: the connection is closed", "command"),
+      );
+    }
+    const socket = this.#socket;
+    return withAbort<void>(signal, () => this.close(), (resolve, reject) => {
+      let written = false;
+      let drained = true;
+      const fail = (error: unknown) =>
+        reject(
+          new SmtpConnectionError(`Connection lost while writing: ${describe(error)}`, "command", {
+            cause: error,
+          }),
+        );
+      const done = () => {
+        if (written && drained) resolve();
+      };
+      const onDrain = () => {
+        drained = true;
+        done();
+      };
+      const onClose = () => fail(this.#error ?? new Error("the connection was closed"));
+      socket.once("close", onClose);
+      const flushed = socket.write(data, (error) => {
+        if (error) return fail(error);
+        written = true;
+        done();
+      });
+      if (!flushed) {
+        drained = false;
+        socket.once("drain", onDrain);
+      }
+      return () => {
+        socket.off("close", onClose);
+        socket.off("drain", onDrain);
+      };
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#socket.destroy();
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.resolve(null);
+    }
+  }
+}
+
+function connectTcp(options: ConnectOptions): Promise<Socket> {
+  const { hostname, port, signal } = options;
+  let socket: Socket | undefined;
+  return withAbort<Socket>(signal, () => socket?.destroy(), (resolve, reject) => {
+    const tcp = netConnect({ host: hostname, port });
+    socket = tcp;
+    const onConnect = () => {
+      tcp.setNoDelay(true);
+      resolve(tcp);
+    };
+    const onError = (error: Error) => {
+      tcp.destroy();
+      reject(
+        new SmtpConnectionError(
+          `Cannot connect to ${hostname}:${port}: ${describe(error)}`,
+          "connect",
+          { cause: error },
+        ),
+      );
+    };
+    tcp.once("connect", onConnect);
+    tcp.once("error", onError);
+    return () => {
+      tcp.off("connect", onConnect);
+      tcp.off("error", onError);
+    };
+  });
+}
+
+/** The root certificates to trust beside `caCerts`: the store Node was configured with. */
+function defaultRoots(): readonly string[] {
+  const getCaCertificates = (tls as { getCACertificates?: (type?: string) => string[] })
+    .getCACertificates;
+  return typeof getCaCertificates === "function"
+    ? getCaCertificates("default")
+    : tls.rootCertificates;
+}
+
+/** Formats a certificate subject as `CN=mail.example.com, O=Example`. */
+function formatSubject(subject: object): string {
+  return (Object.entries(subject) as [string, unknown][])
+    .filter(([, value]) => typeof value === "string" || Array.isArray(value))
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join("+") : value}`)
+    .join(", ");
+}
+
+function tlsInfo(socket: tls.TLSSocket): TlsInfo {
+  const info: {
+    protocol?: string;
+    cipher?: string;
+    peerSubject?: string;
+    alpnProtocol?: string | null;
+  } = {};
+  const protocol = socket.getProtocol();
+  if (protocol) info.protocol = protocol;
+  const cipher = socket.getCipher()?.name;
+  if (cipher) info.cipher = cipher;
+  const subject: object | undefined = socket.getPeerCertificate()?.subject;
+  if (subject) {
+    const formatted = formatSubject(subject);
+    if (formatted) info.peerSubject = formatted;
+  }
+  const alpn = socket.alpnProtocol;
+  info.alpnProtocol = typeof alpn === "string" ? alpn : null;
+  return info;
+}
+
+/**
+ * Secures `socket` with TLS and waits for the handshake. Certificates and the host name are
+ * always verified; `caCerts` are trusted in addition to the default roots.
+ */
+function secure(socket: Socket, options: TlsConnectOptions): Promise<NodeConnection> {
+  const { serverName, caCerts, clientCertificate, signal } = options;
+  let tlsSocket: tls.TLSSocket | undefined;
+  const destroy = () => {
+    tlsSocket?.destroy();
+    socket.destroy();
+  };
+  // Once wrapped, the socket's failures surface through the TLS socket.
+  socket.on("error", () => {});
+  return withAbort<NodeConnection>(signal, destroy, (resolve, reject) => {
+    const init: tls.ConnectionOptions = {
+      socket,
+      rejectUnauthorized: true,
+      // Node checks the name given as `servername` or `host`; with neither (an IP address,
+      // where SNI is not allowed) it would check "localhost". Check the name asked for.
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
+    };
+    if (!isIP(serverName)) init.servername = serverName;
+    if (caCerts?.length) init.ca = [...defaultRoots(), ...caCerts];
+    if (clientCertificate) {
+      init.cert = clientCertificate.cert;
+      init.key = clientCertificate.key;
+    }
+    let secured: tls.TLSSocket;
+    try {
+      secured = tls.connect(init);
+    } catch (error) {
+      socket.destroy();
+      reject(new SmtpTlsError(`TLS setup failed: ${describe(error)}`, { cause: error }));
+      return () => {};
+    }
+    tlsSocket = secured;
+    const onSecure = () => {
+      secured.setNoDelay(true);
+      resolve(new NodeConnection(secured, tlsInfo(secured)));
+    };
+    const onError = (error: Error) => {
+      destroy();
+      reject(new SmtpTlsError(`TLS handshake failed: ${describe(error)}`, { cause: error }));
+    };
+    const onClose = () => onError(new Error("the server closed the connection"));
+    secured.once("secureConnect", onSecure);
+    secured.once("error", onError);
+    secured.once("close", onClose);
+    return () => {
+      secured.off("secureConnect", onSecure);
+      secured.off("error", onError);
+      secured.off("close", onClose);
+    };
+  });
+}
+
+/** The Node.js implementation of {@linkcode Transport}. */
+export const nodeTransport: Transport = {
+  async connect(options: ConnectOptions): Promise<Connection> {
+    return new NodeConnection(await connectTcp(options));
+  },
+
+  async connectTls(options: ConnectOptions & TlsConnectOptions): Promise<Connection> {
+    const socket = await connectTcp(options);
+    return await secure(socket, options);
+  },
+
+  async startTls(connection: Connection, options: TlsConnectOptions): Promise<Connection> {
+    if (!(connection instanceof NodeConnection)) {
+      throw new TypeError("Cannot start TLS: the connection was not opened by the Node transport");
+    }
+    return await secure(connection.detach(), options);
+  },
+
+  hostname(): string | undefined {
+    try {
+      return osHostname();
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** A pull-based byte stream over an open file; the file is closed at the end, on error and on cancel. */
+function fileStream(handle: FileHandle): ReadableStream<Uint8Array> {
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buffer = new Uint8Array(FILE_CHUNK_SIZE);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+      } catch (error) {
+        await close().catch(() => {});
+        throw error;
+      }
+      if (bytesRead === 0) {
+        await close();
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+    },
+    async cancel() {
+      await close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Opens a file with `node:fs`; rejects when it is missing, not a file, or unreadable. */
+export const nodeOpenFile: FileOpener = async (path: string) => {
+  const handle = await open(path, "r");
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new TypeError(`Not a file: ${path}`);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return fileStream(handle);
+};
