@@ -1,0 +1,474 @@
+/**
+ * `deno task build:npm`: builds the npm package `@postie/smtp` into `npm/` and runs the Node.js
+ * tests (`tests/node/`) against it.
+ *
+ * 1. Installs the build and test dependencies once into `npm/.deps/` (npm `@types/node`,
+ *    `smtp-server`, `mailparser`, `typescript`), reinstalling only when their list changes.
+ * 2. Copies `mod.ts` and `src/**` into a staging folder, rewriting relative `.ts` import
+ *    specifiers to `.js` and `transport/default.ts` to `transport/default_node.ts` (the only
+ *    difference between the runtimes). Any import other than a relative file or `node:*` fails
+ *    the build: the package has no runtime dependencies.
+ * 3. Compiles with the TypeScript compiler API: ES modules to `npm/esm/`, CommonJS to `npm/cjs/`
+ *    (with a `{"type":"commonjs"}` package.json), declarations to `npm/types/` (copied into
+ *    `npm/cjs/` too, so that `require` consumers get CommonJS-flavoured types).
+ * 4. Fails if the output mentions `Deno` in code, or requires anything but `node:*` modules.
+ * 5. Writes `npm/package.json` from `deno.json` and copies README.md, LICENSE and CHANGELOG.md.
+ * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package.
+ *
+ * Flags: `--no-test` skips step 6; `--reinstall` forces step 1.
+ *
+ * @module
+ */
+
+// Pinned here rather than in deno.json: only this script uses it, and TypeScript 7 (the
+// `latest` tag) is native code without the compiler API.
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@5";
+import { spawnSync } from "node:child_process";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = join(ROOT, "npm");
+const DEPS = join(OUT, ".deps");
+const TESTS = join(ROOT, "tests", "node");
+/** Build outputs inside `npm/` that a new build replaces; everything else there is kept. */
+const OUTPUTS = ["esm", "cjs", "types", "package.json", "README.md", "LICENSE", "CHANGELOG.md"];
+/**
+ * Command-line programs, as `package.json` `bin` entries: name -> a file in `esm/`, e.g.
+ * `{ postie: "./esm/scripts/send.js" }` once the CLI exists (add its source to `deno.json`
+ * exports so that it is compiled, and give it a `#!/usr/bin/env node` line).
+ */
+const BIN: Record<string, string> = {};
+/** Options for the TypeScript compiler, beside the strict ones read from `deno.json`. */
+const BASE_OPTIONS = {
+  target: "ES2022",
+  // What Node.js 20 has. Newer APIs must be feature-detected.
+  lib: ["ES2023", "ESNext.Disposable", "DOM", "DOM.Iterable", "DOM.AsyncIterable"],
+  types: ["node"],
+  typeRoots: [join(DEPS, "node_modules", "@types")],
+  skipLibCheck: true,
+  isolatedModules: true,
+  noEmitOnError: true,
+  newLine: "lf",
+};
+
+interface DenoConfig {
+  name: string;
+  version: string;
+  license?: string;
+  exports: Record<string, string>;
+  imports?: Record<string, string>;
+  compilerOptions?: Record<string, unknown>;
+}
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    "no-test": { type: "boolean", default: false },
+    reinstall: { type: "boolean", default: false },
+  },
+});
+const started = performance.now();
+
+function step(text: string, since: number): void {
+  console.log(`build:npm: ${text} (${Math.round(performance.now() - since)} ms)`);
+}
+
+function fail(text: string): never {
+  console.error(`build:npm: error: ${text}`);
+  Deno.exit(1);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of Deno.readDirSync(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) yield* walk(path);
+    else if (entry.isFile) yield path;
+  }
+}
+
+/** `npm:smtp-server@^3.13.0` in deno.json `imports` -> `^3.13.0`. */
+function npmVersion(config: DenoConfig, name: string, fallback: string): string {
+  const specifier = config.imports?.[name];
+  const match = specifier?.match(/^npm:(?:@[^/@]+\/)?[^@]+@(.+)$/);
+  return match?.[1] ?? fallback;
+}
+
+/** Step 1: `npm install` the build and test dependencies into `npm/.deps/`, once. */
+function installDependencies(config: DenoConfig): void {
+  const since = performance.now();
+  const manifest = JSON.stringify(
+    {
+      name: "postie-npm-build-deps",
+      private: true,
+      description: "Build and test dependencies of the npm package (written by build_npm.ts)",
+      dependencies: {
+        "@types/node": "^20.0.0",
+        "mailparser": npmVersion(config, "mailparser", "^3.7.0"),
+        "smtp-server": npmVersion(config, "smtp-server", "^3.13.0"),
+        "typescript": "^5.9.0",
+      },
+    },
+    null,
+    2,
+  ) + "\n";
+  const manifestPath = join(DEPS, "package.json");
+  const installed = exists(join(DEPS, "node_modules", ".package-lock.json")) &&
+    exists(manifestPath) && Deno.readTextFileSync(manifestPath) === manifest;
+  if (installed && !args.values.reinstall) {
+    step("dependencies already in npm/.deps", since);
+    return;
+  }
+  Deno.mkdirSync(DEPS, { recursive: true });
+  Deno.writeTextFileSync(manifestPath, manifest);
+  const result = spawnSync(
+    "npm",
+    [
+      "install",
+      "--no-package-lock",
+      "--no-audit",
+      "--no-fund",
+      "--ignore-scripts",
+      "--loglevel=error",
+    ],
+    { cwd: DEPS, stdio: "inherit" },
+  );
+  if (result.status !== 0) {
+    Deno.removeSync(manifestPath);
+    fail(`npm install in ${relative(ROOT, DEPS)} failed (${result.error ?? result.status})`);
+  }
+  step("installed @types/node, smtp-server, mailparser, typescript into npm/.deps", since);
+}
+
+/** The files that the package is built from: every export target, and what they import. */
+function sourceFiles(config: DenoConfig): { entries: string[]; files: string[] } {
+  const entries: string[] = [];
+  for (const [name, target] of Object.entries(config.exports)) {
+    const path = join(ROOT, target);
+    if (exists(path)) entries.push(path);
+    else console.log(`build:npm: skipping export "${name}": ${target} does not exist yet`);
+  }
+  const files = new Set(entries);
+  for (const path of walk(join(ROOT, "src"))) {
+    if (path.endsWith(".ts") && !path.endsWith(".d.ts") && !/_test\.ts$/.test(path)) {
+      files.add(path);
+    }
+  }
+  return { entries, files: [...files] };
+}
+
+/** The module specifiers of a file: imports, re-exports, `import()`, `import("x").T`, `require()`. */
+function moduleSpecifiers(file: ts.SourceFile): ts.StringLiteralLike[] {
+  const found: ts.StringLiteralLike[] = [];
+  const visit = (node: ts.Node): void => {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier &&
+      ts.isStringLiteralLike(node.moduleSpecifier)
+    ) {
+      found.push(node.moduleSpecifier);
+    } else if (
+      ts.isCallExpression(node) && node.arguments.length > 0 &&
+      ts.isStringLiteralLike(node.arguments[0]!) &&
+      (node.expression.kind === ts.SyntaxKind.ImportKeyword ||
+        (ts.isIdentifier(node.expression) && node.expression.text === "require"))
+    ) {
+      found.push(node.arguments[0]);
+    } else if (
+      ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteralLike(node.argument.literal)
+    ) {
+      found.push(node.argument.literal);
+    } else if (
+      ts.isExternalModuleReference(node) && ts.isStringLiteralLike(node.expression)
+    ) {
+      found.push(node.expression);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}
+
+/**
+ * Rewrites the import specifiers of one source file for Node: `.ts` -> `.js`,
+ * `transport/default.ts` -> `transport/default_node.js`. Rejects anything that is not a
+ * relative path or a `node:` module.
+ */
+function rewriteImports(path: string, text: string): string {
+  const file = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+  const literals = moduleSpecifiers(file).sort((a, b) => b.getStart(file) - a.getStart(file));
+  let result = text;
+  for (const literal of literals) {
+    const specifier = literal.text;
+    if (specifier.startsWith("node:")) continue;
+    if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
+      fail(
+        `${relative(ROOT, path)}: import "${specifier}" is neither relative nor a node: module ` +
+          `(the npm package has no runtime dependencies)`,
+      );
+    }
+    if (!specifier.endsWith(".ts")) {
+      fail(`${relative(ROOT, path)}: import "${specifier}" must name a .ts file`);
+    }
+    let target = resolve(dirname(path), specifier);
+    if (target === join(ROOT, "src", "transport", "default.ts")) {
+      target = join(ROOT, "src", "transport", "default_node.ts");
+    }
+    if (!exists(target)) fail(`${relative(ROOT, path)}: "${specifier}" does not exist`);
+    let replacement = relative(dirname(path), target).split(sep).join("/").replace(/\.ts$/, ".js");
+    if (!replacement.startsWith(".")) replacement = `./${replacement}`;
+    // Replace inside the quotes, keeping them.
+    const start = literal.getStart(file) + 1;
+    result = result.slice(0, start) + replacement + result.slice(literal.end - 1);
+  }
+  return result;
+}
+
+/** Step 2: copies the sources into `staging` with their imports rewritten. */
+function stage(files: string[], staging: string): void {
+  const since = performance.now();
+  for (const path of files) {
+    const target = join(staging, relative(ROOT, path));
+    Deno.mkdirSync(dirname(target), { recursive: true });
+    Deno.writeTextFileSync(target, rewriteImports(path, Deno.readTextFileSync(path)));
+  }
+  step(`staged ${files.length} source files with .js imports`, since);
+}
+
+function formatDiagnostics(diagnostics: readonly ts.Diagnostic[], staging: string): string {
+  return ts.formatDiagnosticsWithColorAndContext(diagnostics, {
+    getCanonicalFileName: (name) => name,
+    getCurrentDirectory: () => staging,
+    getNewLine: () => "\n",
+  });
+}
+
+/** Step 3: type checks and emits ESM, CommonJS and declarations. */
+function compile(config: DenoConfig, entries: string[], staging: string): void {
+  const since = performance.now();
+  const converted = ts.convertCompilerOptionsFromJson(
+    { ...config.compilerOptions, ...BASE_OPTIONS, rootDir: staging },
+    staging,
+  );
+  if (converted.errors.length > 0) fail(formatDiagnostics(converted.errors, staging));
+  const base = converted.options;
+  const roots = entries.map((path) => join(staging, relative(ROOT, path)));
+  // One cache of parsed files for the three programs: the lib files dominate parsing time.
+  const cache = new Map<string, ts.SourceFile | undefined>();
+  const programs = [
+    {
+      name: "esm",
+      options: {
+        ...base,
+        module: ts.ModuleKind.ES2022,
+        moduleResolution: ts.ModuleResolutionKind.Bundler,
+        outDir: join(OUT, "esm"),
+        removeComments: true,
+      },
+    },
+    {
+      name: "cjs",
+      options: {
+        ...base,
+        module: ts.ModuleKind.CommonJS,
+        moduleResolution: ts.ModuleResolutionKind.Node10,
+        esModuleInterop: true,
+        outDir: join(OUT, "cjs"),
+        removeComments: true,
+      },
+    },
+    {
+      name: "types",
+      options: {
+        ...base,
+        module: ts.ModuleKind.ES2022,
+        moduleResolution: ts.ModuleResolutionKind.Bundler,
+        declaration: true,
+        emitDeclarationOnly: true,
+        outDir: join(OUT, "types"),
+      },
+    },
+  ];
+  let checked = false;
+  for (const { name, options } of programs) {
+    const host = ts.createCompilerHost(options);
+    const getSourceFile = host.getSourceFile;
+    host.getSourceFile = (fileName, languageVersion, ...rest) => {
+      const key = `${fileName}\0${JSON.stringify(languageVersion)}`;
+      if (!cache.has(key)) cache.set(key, getSourceFile(fileName, languageVersion, ...rest));
+      return cache.get(key);
+    };
+    const program = ts.createProgram({ rootNames: roots, options, host });
+    if (!checked) {
+      const diagnostics = ts.getPreEmitDiagnostics(program);
+      if (diagnostics.length > 0) {
+        fail(`type errors in the Node build:\n${formatDiagnostics(diagnostics, staging)}`);
+      }
+      checked = true;
+    }
+    const emitted = program.emit();
+    if (emitted.emitSkipped || emitted.diagnostics.length > 0) {
+      fail(`emitting ${name} failed:\n${formatDiagnostics(emitted.diagnostics, staging)}`);
+    }
+  }
+  Deno.writeTextFileSync(join(OUT, "cjs", "package.json"), '{ "type": "commonjs" }\n');
+  for (const path of walk(join(OUT, "types"))) {
+    const target = join(OUT, "cjs", relative(join(OUT, "types"), path));
+    Deno.mkdirSync(dirname(target), { recursive: true });
+    Deno.copyFileSync(path, target);
+  }
+  step(`compiled ${roots.length} entry points to npm/esm, npm/cjs and npm/types`, since);
+}
+
+/** True when the parsed file uses an identifier named `Deno` (comments do not count). */
+function mentionsDeno(file: ts.SourceFile): boolean {
+  let found = false;
+  const visit = (node: ts.Node): void => {
+    if (found) return;
+    if (ts.isIdentifier(node) && node.text === "Deno") found = true;
+    else ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}
+
+/** Step 4: the output must run on Node.js alone. */
+function verifyOutput(): number {
+  const since = performance.now();
+  const problems: string[] = [];
+  let count = 0;
+  for (const dir of ["esm", "cjs", "types"]) {
+    for (const path of walk(join(OUT, dir))) {
+      if (!/\.(js|d\.ts)$/.test(path)) continue;
+      count++;
+      const text = Deno.readTextFileSync(path);
+      const name = relative(ROOT, path);
+      if (path.endsWith(".js") && /\bDeno\./.test(text)) problems.push(`${name} mentions Deno.`);
+      const file = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+      if (mentionsDeno(file)) problems.push(`${name} uses the identifier Deno`);
+      for (const { text: specifier } of moduleSpecifiers(file)) {
+        if (!specifier.startsWith(".") && !specifier.startsWith("node:")) {
+          problems.push(`${name} imports "${specifier}"`);
+        }
+      }
+    }
+  }
+  if (problems.length > 0) fail(`the Node build is not Node-only:\n  ${problems.join("\n  ")}`);
+  step(`checked ${count} output files: no Deno, only node: and relative imports`, since);
+  return count;
+}
+
+/** `./src/mime/mod.ts` -> `mime/src/mime/mod` style paths for one output folder. */
+function outputPath(folder: string, source: string, extension: string): string {
+  return `./${folder}/${source.replace(/^\.\//, "").replace(/\.ts$/, extension)}`;
+}
+
+/** Step 5: package.json, README, LICENSE. */
+function writePackage(config: DenoConfig): void {
+  const since = performance.now();
+  const exports: Record<string, unknown> = {};
+  let main: string | undefined;
+  for (const [name, target] of Object.entries(config.exports)) {
+    if (!exists(join(ROOT, target))) continue;
+    exports[name] = {
+      import: {
+        types: outputPath("types", target, ".d.ts"),
+        default: outputPath("esm", target, ".js"),
+      },
+      require: {
+        types: outputPath("cjs", target, ".d.ts"),
+        default: outputPath("cjs", target, ".js"),
+      },
+    };
+    if (name === ".") main = target;
+  }
+  if (!main) fail('deno.json has no "." export');
+  exports["./package.json"] = "./package.json";
+  const pkg: Record<string, unknown> = {
+    name: config.name,
+    version: config.version,
+    description:
+      "An SMTP client for Deno and Node.js: secure by default, exact about what the server " +
+      "accepted, fast, and small. Zero runtime dependencies.",
+    keywords: ["smtp", "email", "mail", "starttls", "smtps", "mime", "deno", "node"],
+    license: config.license ?? "MIT",
+    type: "module",
+    main: outputPath("cjs", main, ".js"),
+    module: outputPath("esm", main, ".js"),
+    types: outputPath("types", main, ".d.ts"),
+    exports,
+    // Command-line programs: see BIN at the top of scripts/build_npm.ts.
+    ...(Object.keys(BIN).length > 0 ? { bin: BIN } : {}),
+    files: ["esm/", "cjs/", "types/", "CHANGELOG.md"],
+    sideEffects: false,
+    engines: { node: ">=20" },
+  };
+  Deno.writeTextFileSync(join(OUT, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+  const copied = [];
+  for (const name of ["README.md", "LICENSE", "CHANGELOG.md"]) {
+    if (exists(join(ROOT, name))) {
+      Deno.copyFileSync(join(ROOT, name), join(OUT, name));
+      copied.push(name);
+    } else {
+      console.log(`build:npm: warning: ${name} is missing; the package ships without it`);
+    }
+  }
+  step(
+    `wrote npm/package.json (${config.name}@${config.version}, exports ${
+      Object.keys(exports).join(" ")
+    }) and copied ${copied.join(", ")}`,
+    since,
+  );
+}
+
+/** Step 6: Node's own test runner over `tests/node/test-*`. */
+function runTests(): void {
+  const since = performance.now();
+  const files = [...Deno.readDirSync(TESTS)]
+    .map((entry) => entry.name)
+    .filter((name) => /^test-.*\.(mjs|cjs|js)$/.test(name))
+    .sort()
+    .map((name) => join(TESTS, name));
+  console.log(`build:npm: node --test ${files.map((f) => relative(ROOT, f)).join(" ")}`);
+  const result = spawnSync("node", ["--test", ...files], {
+    cwd: ROOT,
+    stdio: "inherit",
+    env: { ...Deno.env.toObject(), POSTIE_NPM_DIR: OUT, POSTIE_NODE_DEPS: DEPS },
+  });
+  if (result.status !== 0) fail(`Node tests failed (${result.error ?? `exit ${result.status}`})`);
+  step("Node tests passed", since);
+}
+
+const config: DenoConfig = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+installDependencies(config);
+for (const name of OUTPUTS) {
+  if (exists(join(OUT, name))) Deno.removeSync(join(OUT, name), { recursive: true });
+}
+const { entries, files } = sourceFiles(config);
+const staging = Deno.makeTempDirSync({ prefix: "postie-npm-" });
+try {
+  stage(files, staging);
+  compile(config, entries, staging);
+} finally {
+  Deno.removeSync(staging, { recursive: true });
+}
+verifyOutput();
+writePackage(config);
+step("package built in npm/", started);
+if (args.values["no-test"]) {
+  console.log("build:npm: --no-test: skipping the Node tests");
+} else {
+  runTests();
+}
+step("done", started);
