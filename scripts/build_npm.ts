@@ -441,7 +441,8 @@ function runTests(): void {
     .sort()
     .map((name) => join(TESTS, name));
   console.log(`build:npm: node --test ${files.map((f) => relative(ROOT, f)).join(" ")}`);
-  const result = spawnSync("node", ["--test", ...files], {
+  // A per-test limit, so that a hang fails the build instead of stalling it.
+  const result = spawnSync("node", ["--test", "--test-timeout=20000", ...files], {
     cwd: ROOT,
     stdio: "inherit",
     env: { ...Deno.env.toObject(), POSTIE_NPM_DIR: OUT, POSTIE_NODE_DEPS: DEPS },
