@@ -12,7 +12,8 @@
  *    (with a `{"type":"commonjs"}` package.json), declarations to `npm/types/` (copied into
  *    `npm/cjs/` too, so that `require` consumers get CommonJS-flavoured types).
  * 4. Fails if the output mentions `Deno` in code, or requires anything but `node:*` modules.
- * 5. Writes `npm/package.json` from `deno.json` and copies README.md, LICENSE and CHANGELOG.md.
+ * 5. Writes `npm/package.json` from `deno.json` (exports; `bin` from {@linkcode BIN}) and copies
+ *    README.md, LICENSE and CHANGELOG.md.
  * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package.
  *
  * Flags: `--no-test` skips step 6; `--reinstall` forces step 1.
@@ -36,11 +37,11 @@ const TESTS = join(ROOT, "tests", "node");
 /** Build outputs inside `npm/` that a new build replaces; everything else there is kept. */
 const OUTPUTS = ["esm", "cjs", "types", "package.json", "README.md", "LICENSE", "CHANGELOG.md"];
 /**
- * Command-line programs, as `package.json` `bin` entries: name -> a file in `esm/`, e.g.
- * `{ postie: "./esm/scripts/send.js" }` once the CLI exists (add its source to `deno.json`
- * exports so that it is compiled, and give it a `#!/usr/bin/env node` line).
+ * Command-line programs, as `package.json` `bin` entries: name -> source file. Each one that
+ * exists is compiled as an extra entry point and listed as `./esm/<source>.js`; its
+ * `#!/usr/bin/env node` line is kept and the file made executable.
  */
-const BIN: Record<string, string> = {};
+const BIN: Record<string, string> = { postie: "src/cli/node.ts" };
 /** Options for the TypeScript compiler, beside the strict ones read from `deno.json`. */
 const BASE_OPTIONS = {
   target: "ES2022",
@@ -158,6 +159,11 @@ function sourceFiles(config: DenoConfig): { entries: string[]; files: string[] }
     const path = join(ROOT, target);
     if (exists(path)) entries.push(path);
     else console.log(`build:npm: skipping export "${name}": ${target} does not exist yet`);
+  }
+  for (const [name, source] of Object.entries(BIN)) {
+    const path = join(ROOT, source);
+    if (exists(path)) entries.push(path);
+    else console.log(`build:npm: skipping bin "${name}": ${source} does not exist yet`);
   }
   const files = new Set(entries);
   for (const path of walk(join(ROOT, "src"))) {
@@ -395,6 +401,16 @@ function writePackage(config: DenoConfig): void {
   }
   if (!main) fail('deno.json has no "." export');
   exports["./package.json"] = "./package.json";
+  const bin: Record<string, string> = {};
+  for (const [name, source] of Object.entries(BIN)) {
+    if (!exists(join(ROOT, source))) continue;
+    bin[name] = outputPath("esm", source, ".js");
+    const compiled = join(OUT, bin[name]);
+    if (!Deno.readTextFileSync(compiled).startsWith("#!")) {
+      fail(`${source} needs a "#!/usr/bin/env node" first line to be a bin`);
+    }
+    Deno.chmodSync(compiled, 0o755);
+  }
   const pkg: Record<string, unknown> = {
     name: config.name,
     version: config.version,
@@ -409,7 +425,7 @@ function writePackage(config: DenoConfig): void {
     types: outputPath("types", main, ".d.ts"),
     exports,
     // Command-line programs: see BIN at the top of scripts/build_npm.ts.
-    ...(Object.keys(BIN).length > 0 ? { bin: BIN } : {}),
+    ...(Object.keys(bin).length > 0 ? { bin } : {}),
     files: ["esm/", "cjs/", "types/", "CHANGELOG.md"],
     sideEffects: false,
     engines: { node: ">=20" },
@@ -427,7 +443,9 @@ function writePackage(config: DenoConfig): void {
   step(
     `wrote npm/package.json (${config.name}@${config.version}, exports ${
       Object.keys(exports).join(" ")
-    }) and copied ${copied.join(", ")}`,
+    }${Object.keys(bin).length ? `, bin ${Object.keys(bin).join(" ")}` : ""}) and copied ${
+      copied.join(", ")
+    }`,
     since,
   );
 }

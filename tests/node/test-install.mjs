@@ -133,3 +133,10 @@ test("TypeScript consumers type-check with import (.mts) and require (.cts)", ()
   assert.ok(loaded.some((name) => name.endsWith("/@postie/smtp/types/mod.d.ts")), "types/");
   assert.ok(loaded.some((name) => name.endsWith("/@postie/smtp/cjs/mod.d.ts")), "cjs/");
 });
+
+test("the installed bin runs", { skip: !pkg.bin && "the package has no bin yet" }, () => {
+  for (const name of Object.keys(pkg.bin ?? {})) {
+    const help = run(join(project, "node_modules", ".bin", name), ["--help"], project);
+    assert.match(help, /send/i, `${name} --help`);
+  }
+});
