@@ -1,21 +1,26 @@
 /**
  * CRAM-MD5 (RFC 2195): the server sends a challenge, the client answers with the user name and
- * an HMAC-MD5 of it keyed with the password. MD5 comes from `node:crypto`.
+ * the HMAC-MD5 of the challenge keyed with the password. MD5 comes from `node:crypto`, which
+ * both Deno and Node.js have (Web Crypto has no MD5).
  *
  * @module
  */
 
 import { createHmac } from "node:crypto";
-import { assertNoControl, utf8 } from "./_codec.ts";
+import { Mechanism } from "./_base.ts";
+import { assertNoControl, assertString, utf8 } from "./_codec.ts";
 import type { SaslMechanism } from "./types.ts";
 
-class CramMd5 implements SaslMechanism {
+class CramMd5 extends Mechanism implements SaslMechanism {
   readonly name = "CRAM-MD5";
   readonly #username: string;
   readonly #password: string;
+  #answered = false;
 
   constructor(username: string, password: string) {
+    super();
     assertNoControl(username, "username");
+    assertString(password, "password");
     this.#username = username;
     this.#password = password;
   }
@@ -25,21 +30,23 @@ class CramMd5 implements SaslMechanism {
   }
 
   next(challenge: Uint8Array): Promise<Uint8Array> {
-    const digest = createHmac("md5", this.#password).update(challenge).digest("hex");
+    if (this.#answered) {
+      return Promise.reject(new Error("CRAM-MD5 expects one challenge, the server sent another"));
+    }
+    this.#answered = true;
+    const digest = createHmac("md5", utf8(this.#password)).update(challenge).digest("hex");
     return Promise.resolve(utf8(`${this.#username} ${digest}`));
-  }
-
-  toJSON(): { name: string } {
-    return { name: this.name };
   }
 }
 
 /**
- * The CRAM-MD5 mechanism.
+ * The CRAM-MD5 mechanism (RFC 2195). The password is not sent, but a recorded exchange allows
+ * an offline guessing attack: use it over TLS like the others.
  *
  * @param username The user name.
  * @param password The password.
- * @returns The mechanism.
+ * @returns The mechanism, for `{ sasl }` in the client's `auth` option.
+ * @throws {TypeError} When the user name contains NUL, CR, LF or U+0001.
  *
  * @example RFC 2195's example
  * ```ts

@@ -1,19 +1,22 @@
 /**
  * LOGIN: the obsolete but common mechanism that asks for the user name, then the password.
+ * Send it only over TLS.
  *
  * @module
  */
 
+import { Mechanism } from "./_base.ts";
 import { assertNoControl, utf8 } from "./_codec.ts";
 import type { SaslMechanism } from "./types.ts";
 
-class Login implements SaslMechanism {
+class Login extends Mechanism implements SaslMechanism {
   readonly name = "LOGIN";
   readonly #username: string;
   readonly #password: string;
   #step = 0;
 
   constructor(username: string, password: string) {
+    super();
     assertNoControl(username, "username");
     assertNoControl(password, "password");
     this.#username = username;
@@ -25,25 +28,23 @@ class Login implements SaslMechanism {
   }
 
   next(): Promise<Uint8Array> {
-    // Prompts are "Username:" and "Password:" by convention, but some servers word them
-    // differently: answer by order.
+    // The prompts are "Username:" and "Password:" by convention, but servers word them
+    // differently ("User Name", localised text, or nothing): answer by order, not by text.
     this.#step++;
     if (this.#step === 1) return Promise.resolve(utf8(this.#username));
     if (this.#step === 2) return Promise.resolve(utf8(this.#password));
-    return Promise.reject(new Error("LOGIN got more than two challenges"));
-  }
-
-  toJSON(): { name: string } {
-    return { name: this.name };
+    return Promise.reject(new Error("LOGIN expects two challenges, the server sent a third"));
   }
 }
 
 /**
- * The LOGIN mechanism.
+ * The LOGIN mechanism: the user name answers the first challenge, the password the second,
+ * whatever the prompts say.
  *
  * @param username The user name.
  * @param password The password.
- * @returns The mechanism.
+ * @returns The mechanism, for `{ sasl }` in the client's `auth` option.
+ * @throws {TypeError} When a value contains NUL, CR, LF or U+0001.
  *
  * @example
  * ```ts
@@ -51,8 +52,10 @@ class Login implements SaslMechanism {
  * import assert from "node:assert/strict";
  *
  * const mechanism = login("me", "secret");
+ * const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
  * assert.equal(await mechanism.start(), null);
- * assert.equal(new TextDecoder().decode(await mechanism.next(new Uint8Array())), "me");
+ * assert.equal(decode(await mechanism.next(new TextEncoder().encode("Username:"))), "me");
+ * assert.equal(decode(await mechanism.next(new TextEncoder().encode("Password:"))), "secret");
  * ```
  */
 export function login(username: string, password: string): SaslMechanism {

@@ -29,11 +29,19 @@ export interface SaslMechanism {
    * An empty array is a present but empty initial response (sent as `=`).
    */
   start(): Promise<Uint8Array | null>;
-  /** Answers one server challenge (already base64-decoded). */
+  /**
+   * Answers one server challenge (already base64-decoded). Rejects when the challenge is wrong
+   * (e.g. a SCRAM nonce that does not extend the client's); the exchange is then cancelled
+   * with `*`.
+   */
   next(challenge: Uint8Array): Promise<Uint8Array>;
   /**
-   * Checks the server's final success data (e.g. the SCRAM server signature), given as the
-   * decoded text of a `235` reply or of the last `334` challenge. Rejects when it is wrong.
+   * Called after the server's `235` success reply, to check the server's own proof (the SCRAM
+   * server signature, the DIGEST-MD5 `rspauth`). `success` is the data of the `235` reply when
+   * its text is base64 of printable text (RFC 4422 "additional data with success"), else the
+   * last `334` challenge (already answered with `next`), else empty. Rejects when the proof is
+   * missing or wrong: the login then fails with an `SmtpAuthError` and the caller must not trust
+   * the connection.
    */
   verify?(success: Uint8Array): Promise<void>;
 }
@@ -94,8 +102,13 @@ export interface AuthConversation {
 export interface AuthContext {
   /** The mechanisms the server offered in its EHLO reply, upper case. */
   readonly offered: readonly string[];
-  /** True when the server offered SASL initial responses are fine (always true for SMTP AUTH). */
-  readonly initialResponse: boolean;
+  /**
+   * Whether to send the initial response on the `AUTH` line (RFC 4954 allows it for every
+   * server). When false, `AUTH <name>` goes alone and the initial response answers the server's
+   * empty `334` challenge.
+   * @default {true}
+   */
+  readonly initialResponse?: boolean;
   /** The host name the client connected to (for DIGEST-MD5's digest-uri and OAUTHBEARER). */
   readonly hostname: string;
   /** The port the client connected to (OAUTHBEARER). */
