@@ -286,7 +286,7 @@ async function run(
       try {
         response = await mechanism.next(challenge);
       } catch (error) {
-        throw await cancel(`${name} failed on the client side: ${messageOf(error)}`, error);
+        throw await cancel(`${name} failed on the client side: ${messageOf(error, name)}`, error);
       }
     }
     lastChallenge = challenge;
@@ -311,7 +311,7 @@ async function run(
       await mechanism.verify(data);
     } catch (error) {
       throw fail(
-        `${name} failed: the server's proof did not verify: ${messageOf(error)}`,
+        `${name} failed: the server's proof did not verify: ${messageOf(error, name)}`,
         reply,
         [],
         error,
@@ -321,6 +321,8 @@ async function run(
   return reply;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** The message of a mechanism's error, without the `NAME: ` prefix postie's mechanisms add. */
+function messageOf(error: unknown, name: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message;
 }

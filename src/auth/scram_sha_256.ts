@@ -14,6 +14,7 @@ import { Mechanism } from "./_base.ts";
 import {
   assertNoControl,
   fromBase64,
+  printable,
   randomNonce,
   saslName,
   text,
@@ -123,7 +124,9 @@ class ScramSha256 extends Mechanism implements SaslMechanism {
   async #clientFinal(serverFirst: string): Promise<Uint8Array> {
     const attributes = parseAttributes(serverFirst);
     const error = attributes.get("e");
-    if (error !== undefined) throw new Error(`SCRAM-SHA-256: the server reported "${error}"`);
+    if (error !== undefined) {
+      throw new Error(`SCRAM-SHA-256: the server reported "${printable(error)}"`);
+    }
     if (attributes.has("m")) {
       throw new Error("SCRAM-SHA-256: the server requires an extension the client lacks");
     }
@@ -154,7 +157,9 @@ class ScramSha256 extends Mechanism implements SaslMechanism {
   #check(serverFinal: string): void {
     const attributes = parseAttributes(serverFinal);
     const error = attributes.get("e");
-    if (error !== undefined) throw new Error(`SCRAM-SHA-256: the server reported "${error}"`);
+    if (error !== undefined) {
+      throw new Error(`SCRAM-SHA-256: the server reported "${printable(error)}"`);
+    }
     const signature = attributes.get("v");
     if (signature === undefined) {
       throw new Error(

@@ -49,7 +49,12 @@ export interface SaslMechanism {
 /** The password mechanisms postie implements, strongest first. */
 export type PasswordMechanism = "SCRAM-SHA-256" | "CRAM-MD5" | "PLAIN" | "LOGIN" | "DIGEST-MD5";
 
-/** Returns an OAuth2 access token; `refresh` is true when the previous one was refused. */
+/**
+ * Returns an OAuth2 access token. It is called with `refresh: false` before each login, and at
+ * most once more with `refresh: true` when the server refused that token (a 535, or a 5xx after
+ * XOAUTH2's or OAUTHBEARER's error challenge): fetch a new token then instead of a cached one.
+ * A rejection is passed on to the caller unchanged.
+ */
 export type AccessTokenProvider = (
   request: { readonly refresh: boolean; readonly signal?: AbortSignal },
 ) => Promise<string>;
@@ -82,7 +87,7 @@ export interface TokenAuth {
 
 /** Log in with a caller-supplied SASL mechanism. */
 export interface SaslAuth {
-  /** The mechanism. */
+  /** The mechanism; the server must offer its name. */
   readonly sasl: SaslMechanism;
 }
 
@@ -93,14 +98,15 @@ export type AuthOptions = PasswordAuth | TokenAuth | SaslAuth;
 export interface AuthConversation {
   /**
    * Sends one command line (without CRLF) and resolves with the server's reply, whatever its
-   * code. A `secret` line is redacted in transcripts and never appears in errors.
+   * code. A `secret` line is redacted in transcripts and never appears in errors. Rejects only
+   * when the connection fails (timeout, abort, closed); `authenticate` passes that on as is.
    */
   exchange(line: string, options?: { readonly secret?: boolean }): Promise<SmtpReply>;
 }
 
 /** What the authentication step knows about the session. */
 export interface AuthContext {
-  /** The mechanisms the server offered in its EHLO reply, upper case. */
+  /** The mechanisms the server offered in its EHLO reply (compared case-insensitively). */
   readonly offered: readonly string[];
   /**
    * Whether to send the initial response on the `AUTH` line (RFC 4954 allows it for every
@@ -113,6 +119,6 @@ export interface AuthContext {
   readonly hostname: string;
   /** The port the client connected to (OAUTHBEARER). */
   readonly port: number;
-  /** Aborts the exchange. */
+  /** Aborts the exchange: checked before every line and passed to a token function. */
   readonly signal?: AbortSignal;
 }
