@@ -214,7 +214,9 @@ function isCertificateProblem(error: unknown): boolean {
 function explainCertificateProblem(error: SmtpTlsError, options: ResolvedOptions): string {
   const text = `${error.message} ${String(error.cause ?? "")}`;
   const server = `The certificate of ${options.hostname}:${options.port}`;
-  if (/expired|NotValidYet/i.test(text)) return `${server} has expired or is not yet valid`;
+  if (/expired|NotValidYet|not yet valid/i.test(text)) {
+    return `${server} has expired or is not yet valid`;
+  }
   if (/NotValidForName|not valid for|hostname|altnames/i.test(text)) {
     return `${server} is not valid for "${options.serverName}" (set tlsOptions.serverName when ` +
       `connecting by IP address)`;
@@ -379,11 +381,14 @@ export class SmtpClient implements AsyncDisposable {
     try {
       return { result: await this.#transaction(session, message, options, progress, turn) };
     } catch (error) {
-      if (message.body instanceof ReadableStream && !progress.dataStarted) {
-        await message.body.cancel().catch(() => {});
-      }
       const retry = attempt === 1 && isTransient(error, progress.dataStarted) &&
         (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
+      // A caller's stream that was never read is sent as it is on the retry; a composed one is
+      // prepared afresh, so the unread one is released here (it may hold open files).
+      const keepBody = retry && !message.replayable;
+      if (message.body instanceof ReadableStream && !progress.dataStarted && !keepBody) {
+        await message.body.cancel().catch(() => {});
+      }
       if (!retry) throw error;
       session.close();
       session.info(`retrying on a new connection after: ${(error as Error).message}`);
@@ -636,6 +641,7 @@ async function open(
       const secured = await transport.startTls(session.connection, {
         serverName: options.serverName,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
         signal: AbortSignal.any([
           AbortSignal.timeout(timeouts.connectMs),
           ...(signal ? [signal] : []),

@@ -382,6 +382,62 @@ test("421 on MAIL: the message is sent again once on a fresh connection", async 
   assert.equal(server.connections.length, 2);
 });
 
+test("421 on MAIL: an unread stream body is sent whole on the fresh connection", async () => {
+  let received = "";
+  await using server = startScriptedServer(async (conn, index) => {
+    await greet(conn, ["PIPELINING"]);
+    if (index === 0) {
+      await expectLine(conn, "MAIL");
+      await conn.send("421 4.3.2 Shutting down\r\n");
+      return;
+    }
+    received = (await serveTransaction(conn, 1)) ?? "";
+    await conn.waitForClose();
+  });
+  await using client = await SmtpClient.connect(plain(server.port));
+  const bytes = new TextEncoder().encode(raw);
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes.subarray(0, 10));
+      controller.enqueue(bytes.subarray(10));
+      controller.close();
+    },
+  });
+  const result = await client.send({
+    raw: stream,
+    envelope: { from: "a@example.com", to: ["b@example.com"] },
+  });
+  assert.equal(result.reply.code, 250);
+  assert.equal(server.connections.length, 2);
+  assert.equal(received, raw.slice(0, -2)); // readData() drops the CRLF before the dot
+});
+
+test("421 on MAIL: a composed message is composed again, attachment included", async () => {
+  let received = "";
+  await using server = startScriptedServer(async (conn, index) => {
+    await greet(conn, ["PIPELINING"]);
+    if (index === 0) {
+      await expectLine(conn, "MAIL");
+      await conn.send("421 4.3.2 Shutting down\r\n");
+      return;
+    }
+    received = (await serveTransaction(conn, 1)) ?? "";
+    await conn.waitForClose();
+  });
+  await using client = await SmtpClient.connect(plain(server.port));
+  const result = await client.send({
+    from: "a@example.com",
+    to: "b@example.com",
+    subject: "Retried",
+    text: "Body",
+    attachments: [{ filename: "note.txt", content: "attached text" }],
+  });
+  assert.equal(result.reply.code, 250);
+  assert.match(received, /Subject: Retried\r\n/);
+  assert.match(received, /filename="?note\.txt"?/);
+  assert.match(received, /YXR0YWNoZWQgdGV4dA==|attached text/);
+});
+
 test("421 after the data is an error and is not retried", async () => {
   await using server = startScriptedServer(async (conn) => {
     await greet(conn, ["PIPELINING"]);
