@@ -210,6 +210,12 @@ export const denoTransport: Transport = {
     if (!(connection instanceof DenoConnection)) {
       throw new TypeError("Cannot start TLS: the connection was not opened by the Deno transport");
     }
+    if (options.clientCertificate) {
+      throw new SmtpTlsError(
+        "Deno cannot present a client certificate after STARTTLS (Deno.startTls takes none): " +
+          'use tls: "implicit", or run on Node.js',
+      );
+    }
     const tcp = connection.detach();
     let tls: Deno.TlsConn;
     try {

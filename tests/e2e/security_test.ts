@@ -191,3 +191,49 @@ test("a drop right after the final dot reports that the outcome is unknown", asy
 test("fixture certificates are readable", () => {
   assert.match(fixture("server.pem"), /BEGIN CERTIFICATE/);
 });
+
+test("connect() with implicit TLS presents tlsOptions.clientCertificate to the server", async () => {
+  let peerSubject: string | undefined;
+  await using server = await startSmtpServer({
+    secure: true,
+    requestCert: true,
+    ca: [testCa],
+    onSecure(socket, _session, callback) {
+      const peer = (socket as unknown as { getPeerCertificate(): { subject?: { CN?: string } } })
+        .getPeerCertificate();
+      peerSubject = peer.subject?.CN;
+      callback();
+    },
+  });
+  await using client = await SmtpClient.connect({
+    hostname: "localhost",
+    port: server.port,
+    tls: "implicit",
+    tlsOptions: {
+      caCerts: [testCa],
+      clientCertificate: { cert: fixture("server.pem"), key: fixture("server.key") },
+    },
+  });
+  await client.noop();
+  assert.equal(peerSubject, "localhost");
+});
+
+test("connect() with STARTTLS and a client certificate fails clearly on Deno", async () => {
+  await using server = await startSmtpServer({});
+  await assert.rejects(
+    SmtpClient.connect({
+      hostname: "localhost",
+      port: server.port,
+      tls: "starttls",
+      tlsOptions: {
+        caCerts: [testCa],
+        clientCertificate: { cert: fixture("server.pem"), key: fixture("server.key") },
+      },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof SmtpTlsError, String(error));
+      assert.match(error.message, /client certificate after STARTTLS/);
+      return true;
+    },
+  );
+});
