@@ -6,6 +6,8 @@
  * - PIPELINING, CHUNKING (BDAT), SIZE, SMTPUTF8; per-recipient results.
  * - Typed errors carrying the SMTP code, the enhanced status code, the command and the text.
  * - Every wait has a timeout and honours an `AbortSignal`; every socket is closed on every path.
+ * - {@linkcode SmtpPool}: a bounded set of reused, pipelined connections with a queue, a rate
+ *   limit and retries of transient failures.
  *
  * @example Send a message
  * ```ts ignore
@@ -26,6 +28,8 @@
 
 export { Capabilities, SmtpClient } from "./src/client.ts";
 export { sendMail } from "./src/send_mail.ts";
+export { PoolQueueFullError, SmtpPool } from "./src/pool.ts";
+export type { PoolMessage, PoolOptions, PoolStats, RateLimit } from "./src/pool.ts";
 export {
   type AddressInput,
   type Attachment,

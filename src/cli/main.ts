@@ -5,7 +5,7 @@
  * {@linkcode main} runs under Deno, under Node.js and inside tests.
  *
  * @example Run it in process
- * ```ts ignore
+ * ```ts
  * import { EXIT_OK, main } from "@postie/smtp/cli";
  * import assert from "node:assert/strict";
  *
