@@ -161,6 +161,8 @@ interface PreparedMessage {
   readonly messageId?: string;
   /** True when a fresh body can be prepared again for a retry. */
   readonly replayable: boolean;
+  /** True when every line of the body ends in CRLF already (composed messages). */
+  readonly crlfLineEnds: boolean;
 }
 
 function checkEnvelope(from: string, to: readonly string[]): void {
@@ -328,6 +330,7 @@ export class SmtpClient implements AsyncDisposable {
           eightBit: false,
           smtpUtf8: false,
           replayable: body instanceof Uint8Array,
+          crlfLineEnds: false,
         });
       return this.#send(prepare, options, 1);
     }
@@ -345,6 +348,7 @@ export class SmtpClient implements AsyncDisposable {
         smtpUtf8: composed.smtpUtf8,
         messageId: composed.messageId,
         replayable: true,
+        crlfLineEnds: true,
       };
     };
     return this.#send(prepare, options, 1);
@@ -476,6 +480,7 @@ export class SmtpClient implements AsyncDisposable {
       mailParams,
       rcptParams,
       body,
+      crlfLineEnds: message.crlfLineEnds,
     }, {
       progress,
       turn,

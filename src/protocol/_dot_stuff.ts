@@ -9,26 +9,37 @@ const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
 const END_OF_DATA = new Uint8Array([DOT, CR, LF]);
+const ONE_DOT = new Uint8Array([DOT]);
 
 /**
  * Turns message bytes into what goes on the wire: every line end becomes CRLF (bare LF and bare
  * CR included) and, when `dotStuffing` is on, a `.` that starts a line is doubled (RFC 5321
  * section 4.5.2). {@linkcode DataEncoder.finish} returns the end-of-data mark.
+ *
+ * Input known to end every line with CRLF already (what the MIME composer writes) takes a fast
+ * path: no line is looked at, only dots are searched for, and chunks without a dot to double
+ * pass through uncopied.
  */
 export class DataEncoder {
   readonly #dotStuffing: boolean;
+  readonly #crlfLineEnds: boolean;
   #lineStart = true;
   #pendingCR = false;
 
-  /** @param dotStuffing True for DATA, false for BDAT (which only needs CRLF line ends). */
-  constructor(dotStuffing: boolean) {
+  /**
+   * @param dotStuffing True for DATA, false for BDAT (which only needs CRLF line ends).
+   * @param crlfLineEnds True when the input has no bare CR or LF (every line ends in CRLF).
+   */
+  constructor(dotStuffing: boolean, crlfLineEnds = false) {
     this.#dotStuffing = dotStuffing;
+    this.#crlfLineEnds = crlfLineEnds;
   }
 
   /** Encodes one chunk. The result may be the input itself when nothing needed changing. */
   push(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
     if (n === 0) return chunk;
+    if (this.#crlfLineEnds) return this.#dotStuffing ? this.#stuffDots(chunk) : chunk;
     const out = new Uint8Array(n * 2 + 2);
     let o = 0;
     let i = 0;
@@ -68,6 +79,29 @@ export class DataEncoder {
       this.#lineStart = true;
     }
     return o === n && !this.#pendingCR ? chunk : out.subarray(0, o);
+  }
+
+  /** Doubles every dot that starts a line, in input whose line ends are CRLF already. */
+  #stuffDots(chunk: Uint8Array): Uint8Array {
+    let parts: Uint8Array[] | undefined;
+    let from = 0;
+    let doubled = 0;
+    for (let p = chunk.indexOf(DOT); p !== -1; p = chunk.indexOf(DOT, p + 1)) {
+      if (p === 0 ? !this.#lineStart : chunk[p - 1] !== LF) continue;
+      (parts ??= []).push(chunk.subarray(from, p), ONE_DOT);
+      from = p;
+      doubled++;
+    }
+    this.#lineStart = chunk[chunk.length - 1] === LF;
+    if (!parts) return chunk;
+    parts.push(chunk.subarray(from));
+    const out = new Uint8Array(chunk.length + doubled);
+    let o = 0;
+    for (const part of parts) {
+      out.set(part, o);
+      o += part.length;
+    }
+    return out;
   }
 
   /**

@@ -22,6 +22,8 @@ export interface TransactionInput {
   readonly mailParams: commands.Parameters;
   readonly rcptParams: (address: string) => commands.Parameters;
   readonly body: Uint8Array | ReadableStream<Uint8Array>;
+  /** True when every line of the body ends in CRLF already (composed messages). */
+  readonly crlfLineEnds: boolean;
 }
 
 /**
@@ -137,16 +139,24 @@ async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>) {
     return;
   }
   const reader = body.getReader();
+  let finished = false;
   try {
     while (true) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        // Nothing to release: a finished stream holds nothing (and releasing the lock costs a
+        // TypeError with a stack trace per message).
+        finished = true;
+        return;
+      }
       yield value;
     }
   } finally {
-    // Cancels the source (closing files) when the send stops early.
-    await reader.cancel().catch(() => {});
-    reader.releaseLock();
+    if (!finished) {
+      // Cancels the source (closing files) when the send stops early.
+      await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
   }
 }
 
@@ -256,7 +266,7 @@ async function sendWithData(
     throw new SmtpReplyError("Message data refused", "data", "DATA", dataReply);
   }
 
-  const data = new DataEncoder(true);
+  const data = new DataEncoder(true, input.crlfLineEnds);
   const batch = new Batch();
   settings.progress.dataStarted = true;
   for await (const chunk of chunksOf(input.body)) {
@@ -331,7 +341,7 @@ async function sendWithBdat(
     unread++;
   };
 
-  const crlf = new DataEncoder(false);
+  const crlf = new DataEncoder(false, input.crlfLineEnds);
   const body = new Batch();
   let finalReply: SmtpReply | undefined;
   let stopped = false;

@@ -5,9 +5,9 @@ import { test } from "../_helpers/test.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function encode(text: string, splits: number[], dotStuffing = true): string {
+function encode(text: string, splits: number[], dotStuffing = true, crlf = false): string {
   const data = encoder.encode(text);
-  const e = new DataEncoder(dotStuffing);
+  const e = new DataEncoder(dotStuffing, crlf);
   let out = "";
   let start = 0;
   for (const end of [...splits, data.length]) {
@@ -17,11 +17,11 @@ function encode(text: string, splits: number[], dotStuffing = true): string {
   return out + decoder.decode(e.finish());
 }
 
-function allSplits(text: string, dotStuffing = true): Set<string> {
+function allSplits(text: string, dotStuffing = true, crlf = false): Set<string> {
   const results = new Set<string>();
   const n = encoder.encode(text).length;
   for (let a = 0; a <= n; a++) {
-    for (let b = a; b <= n; b++) results.add(encode(text, [a, b], dotStuffing));
+    for (let b = a; b <= n; b++) results.add(encode(text, [a, b], dotStuffing, crlf));
   }
   return results;
 }
@@ -49,4 +49,16 @@ test("DataEncoder returns the chunk itself when nothing changes", () => {
   const e = new DataEncoder(true);
   const chunk = encoder.encode("line one\r\nline two\r\n");
   assert.equal(e.push(chunk), chunk);
+});
+
+test("DataEncoder for CRLF-only input doubles the same dots, at any chunk split", () => {
+  const results = allSplits(".a\r\nb.\r\n..c\r\n.\r\nend.", true, true);
+  assert.deepEqual([...results], ["..a\r\nb.\r\n...c\r\n..\r\nend.\r\n.\r\n"]);
+});
+
+test("DataEncoder for CRLF-only input passes chunks through: uncopied, and untouched for BDAT", () => {
+  const chunk = encoder.encode("QUJD\r\nREVG\r\n");
+  assert.equal(new DataEncoder(true, true).push(chunk), chunk);
+  const dotted = encoder.encode(".a\r\n");
+  assert.equal(new DataEncoder(false, true).push(dotted), dotted);
 });

@@ -137,6 +137,27 @@ test("DataEncoder: output has CRLF line ends only, no lone dot line, and decodes
   );
 });
 
+test("DataEncoder: the CRLF-only fast path writes what the general path writes", () => {
+  fc.assert(
+    fc.property(smtpishBytes, splits, (data, cuts) => {
+      const text = new TextDecoder("latin1").decode(data).replace(/\r\n|\r|\n/g, "\r\n");
+      const crlfOnly = Uint8Array.from(text, (c) => c.charCodeAt(0));
+      for (const dotStuffing of [true, false]) {
+        const run = (encoder: DataEncoder) => {
+          const parts = chunk(crlfOnly, cuts).map((c) => encoder.push(c));
+          parts.push(encoder.finish());
+          return parts.flatMap((p) => [...p]);
+        };
+        assert.deepEqual(
+          run(new DataEncoder(dotStuffing, true)),
+          run(new DataEncoder(dotStuffing, false)),
+        );
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test("commands: no argument can smuggle a line break into a command", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 40 }), (value) => {
