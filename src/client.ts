@@ -22,7 +22,8 @@ import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { isCollateral, Session, type Wait } from "./protocol/_session.ts";
 import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
-import { composeMessage, envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
+import { envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
+import { composeForSending } from "./mime/compose.ts";
 import { defaultTransport, openFile } from "./transport/default.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
@@ -335,7 +336,7 @@ export class SmtpClient implements AsyncDisposable {
       return this.#send(prepare, options, 1);
     }
     const prepare = async (capabilities: Capabilities): Promise<PreparedMessage> => {
-      const composed = await composeMessage(message, {
+      const composed = await composeForSending(message, {
         allow8bit: capabilities.has("8BITMIME"),
         openFile,
       });

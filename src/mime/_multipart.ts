@@ -93,6 +93,61 @@ class Sources {
   }
 }
 
+/** Yields the encoded pieces of a body held in memory. */
+function* memoryBody(body: Exclude<PartBody, { kind: "base64-stream" }>): Generator<Uint8Array> {
+  if (body.kind === "encoded") {
+    yield body.bytes;
+    return;
+  }
+  const base64 = new Base64LineEncoder();
+  for (let i = 0; i < body.bytes.length; i += SLICE_SIZE) {
+    yield base64.push(body.bytes.subarray(i, i + SLICE_SIZE));
+  }
+  yield base64.end();
+}
+
+/** Bytes a part tree held entirely in memory encodes to, about; `Infinity` if it has a stream. */
+function encodedSize(part: Part): number {
+  if ("children" in part) {
+    return part.children.reduce((n, child) => n + encodedSize(child), part.headers.length);
+  }
+  const body = part.body;
+  if (body.kind === "base64-stream") return Infinity;
+  return part.headers.length +
+    (body.kind === "base64" ? body.bytes.length * 1.4 : body.bytes.length);
+}
+
+/** Appends the encoded pieces of a part tree held in memory. */
+function collectPart(part: Part, out: Uint8Array[]): void {
+  out.push(encoder.encode(part.headers), CRLF);
+  if ("children" in part) {
+    part.children.forEach((child, i) => {
+      out.push(encoder.encode(`${i === 0 ? "" : "\r\n"}--${part.boundary}\r\n`));
+      collectPart(child, out);
+    });
+    out.push(encoder.encode(`\r\n--${part.boundary}--`));
+    return;
+  }
+  if (part.body.kind === "base64-stream") throw new TypeError("A streamed part is not in memory");
+  for (const piece of memoryBody(part.body)) out.push(piece);
+}
+
+/**
+ * Serialises a part tree into one array, without a stream, when it reads no stream and comes
+ * to at most `limit` bytes; otherwise returns `undefined` (stream it with
+ * {@linkcode streamMessage}). Ends with CRLF, like the stream.
+ */
+export function messageBytes(root: Part, limit: number): Uint8Array | undefined {
+  const size = encodedSize(root);
+  if (size === Infinity || size > limit) return undefined;
+  const pieces: Uint8Array[] = [];
+  collectPart(root, pieces);
+  const last = pieces.findLast((piece) => piece.length > 0);
+  const n = last?.length ?? 0;
+  if (n < 2 || last![n - 2] !== 0x0d || last![n - 1] !== 0x0a) pieces.push(CRLF);
+  return concat(pieces, pieces.reduce((size, piece) => size + piece.length, 0));
+}
+
 /** Yields the encoded pieces of one part, depth first. */
 async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Array> {
   yield encoder.encode(part.headers);
@@ -108,18 +163,11 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
     return;
   }
   const body = part.body;
-  if (body.kind === "encoded") {
-    yield body.bytes;
+  if (body.kind !== "base64-stream") {
+    yield* memoryBody(body);
     return;
   }
   const base64 = new Base64LineEncoder();
-  if (body.kind === "base64") {
-    for (let i = 0; i < body.bytes.length; i += SLICE_SIZE) {
-      yield base64.push(body.bytes.subarray(i, i + SLICE_SIZE));
-    }
-    yield base64.end();
-    return;
-  }
   const reader = sources.open(body.stream);
   while (true) {
     const { done, value } = await reader.read();

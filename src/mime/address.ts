@@ -21,8 +21,6 @@ export interface Mailbox {
   readonly address: string;
 }
 
-const encoder = new TextEncoder();
-
 /** RFC 5321 limits, in octets. */
 const MAX_LOCAL_OCTETS = 64;
 const MAX_DOMAIN_OCTETS = 255;
@@ -59,8 +57,42 @@ function isAscii(text: string): boolean {
   return true;
 }
 
+/** Valid addresses seen recently, split: bulk mail repeats the same sender on every message. */
+const splitCache = new Map<string, { readonly local: string; readonly domain: string }>();
+const SPLIT_CACHE_SIZE = 1024;
+
 /** Splits an address into local part and domain and checks both; `original` is for errors. */
 function splitAddress(address: string, original: string): { local: string; domain: string } {
+  const known = splitCache.get(address);
+  if (known) return known;
+  const split = checkAndSplitAddress(address, original);
+  if (splitCache.size >= SPLIT_CACHE_SIZE) splitCache.clear();
+  splitCache.set(address, split);
+  return split;
+}
+
+/** The UTF-8 length of `text`, without encoding it. */
+function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      n += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2; // a surrogate pair: 4 bytes for 2 code units
+      i++;
+    } else {
+      n += 2;
+    }
+  }
+  return n;
+}
+
+function checkAndSplitAddress(
+  address: string,
+  original: string,
+): { local: string; domain: string } {
   if (address === "") throw invalid(original, "empty address");
   let at: number;
   if (address.startsWith('"')) {
@@ -93,7 +125,7 @@ function splitAddress(address: string, original: string): { local: string; domai
   }
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
-  if (encoder.encode(local).length > MAX_LOCAL_OCTETS) {
+  if (utf8Length(local) > MAX_LOCAL_OCTETS) {
     throw invalid(original, `local part is longer than ${MAX_LOCAL_OCTETS} octets`);
   }
   checkDomain(domain, original);
@@ -114,7 +146,7 @@ function checkDotAtom(text: string, original: string, what: string): void {
 
 function checkDomain(domain: string, original: string): void {
   if (domain === "") throw invalid(original, "empty domain");
-  if (encoder.encode(domain).length > MAX_DOMAIN_OCTETS) {
+  if (utf8Length(domain) > MAX_DOMAIN_OCTETS) {
     throw invalid(original, `domain is longer than ${MAX_DOMAIN_OCTETS} octets`);
   }
   if (domain.startsWith("[")) {

@@ -30,6 +30,7 @@ import {
 } from "./_headers.ts";
 import {
   type LeafPart,
+  messageBytes,
   type Part,
   type PartBody,
   randomBoundary,
@@ -489,6 +490,30 @@ export async function composeMessage(
   message: Message,
   options: ComposeOptions = {},
 ): Promise<ComposedMessage> {
+  const { root, ...composed } = await composeParts(message, options);
+  return { ...composed, body: streamMessage(root) };
+}
+
+/** A message held in memory up to this size is sent from one array instead of a stream. */
+const IN_MEMORY_LIMIT = 256 * 1024;
+
+/**
+ * {@linkcode composeMessage} for the client: a message whose content is all in memory and
+ * small comes as one array (no stream machinery per message, and its size is known for SIZE);
+ * anything else is streamed.
+ */
+export async function composeForSending(
+  message: Message,
+  options: ComposeOptions,
+): Promise<Omit<ComposedMessage, "body"> & { body: Uint8Array | ReadableStream<Uint8Array> }> {
+  const { root, ...composed } = await composeParts(message, options);
+  return { ...composed, body: messageBytes(root, IN_MEMORY_LIMIT) ?? streamMessage(root) };
+}
+
+async function composeParts(
+  message: Message,
+  options: ComposeOptions,
+): Promise<Omit<ComposedMessage, "body"> & { root: Part }> {
   if (message === null || typeof message !== "object") throw fail("message is not an object");
   if (message.from === undefined) throw fail("from is required");
   const allow8bit = options.allow8bit ?? false;
@@ -623,7 +648,7 @@ export async function composeMessage(
   return {
     envelope: { from: (sender ?? from).address, to: recipients },
     messageId,
-    body: streamMessage({ ...root, headers: head + root.headers }),
+    root: { ...root, headers: head + root.headers },
     eightBit,
     smtpUtf8: everyone.some((mailbox) => needsSmtpUtf8(mailbox.address)),
   };

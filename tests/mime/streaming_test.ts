@@ -4,6 +4,12 @@ import { createHash } from "node:crypto";
 import { test } from "../_helpers/test.ts";
 import { composeMessage } from "../../src/mime/mod.ts";
 import { pseudoRandomBytes, testOpenFile } from "./_helpers.ts";
+import {
+  messageBytes,
+  type Part,
+  type PartBody,
+  streamMessage,
+} from "../../src/mime/_multipart.ts";
 
 const base = { from: "ann@example.com", to: "bob@example.com", text: "see attachment" } as const;
 const CHUNK = 64 * 1024;
@@ -147,4 +153,40 @@ test("a source that yields something other than bytes errors the body", async ()
     attachments: [{ content: ReadableStream.from(["text" as unknown as Uint8Array]) }],
   });
   await assert.rejects(new Response(composed.body).arrayBuffer(), /non-Uint8Array chunk/);
+});
+
+test("a small message held in memory serialises to the same bytes as its stream", async () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const leaf = (headers: string, body: PartBody): Part => ({ headers, body });
+  const trees: Part[] = [
+    leaf("Content-Type: text/plain\r\n", { kind: "encoded", bytes: bytes("no final break") }),
+    leaf("Content-Type: text/plain\r\n", { kind: "encoded", bytes: bytes("line\r\n") }),
+    leaf("Content-Type: image/png\r\n", { kind: "base64", bytes: pseudoRandomBytes(200_000) }),
+    {
+      headers: "Content-Type: multipart/mixed; boundary=outer\r\n",
+      boundary: "outer",
+      children: [
+        {
+          headers: "Content-Type: multipart/alternative; boundary=inner\r\n",
+          boundary: "inner",
+          children: [
+            leaf("Content-Type: text/plain\r\n", { kind: "encoded", bytes: bytes("text") }),
+            leaf("Content-Type: text/html\r\n", { kind: "encoded", bytes: bytes("<p>html</p>") }),
+          ],
+        },
+        leaf("Content-Type: application/pdf\r\n", { kind: "base64", bytes: new Uint8Array(0) }),
+        leaf("Content-Type: application/pdf\r\n", { kind: "base64", bytes: pseudoRandomBytes(57) }),
+      ],
+    },
+  ];
+  for (const tree of trees) {
+    const streamed = new Uint8Array(await new Response(streamMessage(tree)).arrayBuffer());
+    assert.deepEqual(messageBytes(tree, Infinity), streamed);
+  }
+  assert.equal(messageBytes(trees[2]!, 100_000), undefined, "over the limit: streamed");
+  const withStream = leaf("Content-Type: image/png\r\n", {
+    kind: "base64-stream",
+    stream: new ReadableStream(),
+  });
+  assert.equal(messageBytes(withStream, Infinity), undefined, "a stream: streamed");
 });
