@@ -362,17 +362,25 @@ test("send() reconnects when the server closed an idle connection", async () => 
   assert.equal(server.connections.length, 2);
 });
 
-test("421 on MAIL: the message is sent again once on a fresh connection", async () => {
-  await using server = startScriptedServer(async (conn, index) => {
+/** A server whose first connection answers MAIL with 421; later ones take the message. */
+function startServerClosingFirstConnection() {
+  const state = { received: "" };
+  const server = startScriptedServer(async (conn, index) => {
     await greet(conn, ["PIPELINING"]);
     if (index === 0) {
       await expectLine(conn, "MAIL");
       await conn.send("421 4.3.2 Shutting down\r\n");
       return;
     }
-    await serveTransaction(conn, 1);
+    state.received = (await serveTransaction(conn, 1)) ?? "";
     await conn.waitForClose();
   });
+  return { server, state };
+}
+
+test("421 on MAIL: the message is sent again once on a fresh connection", async () => {
+  const { server } = startServerClosingFirstConnection();
+  await using _ = server;
   await using client = await SmtpClient.connect(plain(server.port));
   const result = await client.send({
     raw,
@@ -383,17 +391,8 @@ test("421 on MAIL: the message is sent again once on a fresh connection", async 
 });
 
 test("421 on MAIL: an unread stream body is sent whole on the fresh connection", async () => {
-  let received = "";
-  await using server = startScriptedServer(async (conn, index) => {
-    await greet(conn, ["PIPELINING"]);
-    if (index === 0) {
-      await expectLine(conn, "MAIL");
-      await conn.send("421 4.3.2 Shutting down\r\n");
-      return;
-    }
-    received = (await serveTransaction(conn, 1)) ?? "";
-    await conn.waitForClose();
-  });
+  const { server, state } = startServerClosingFirstConnection();
+  await using _ = server;
   await using client = await SmtpClient.connect(plain(server.port));
   const bytes = new TextEncoder().encode(raw);
   const stream = new ReadableStream<Uint8Array>({
@@ -409,33 +408,30 @@ test("421 on MAIL: an unread stream body is sent whole on the fresh connection",
   });
   assert.equal(result.reply.code, 250);
   assert.equal(server.connections.length, 2);
-  assert.equal(received, raw.slice(0, -2)); // readData() drops the CRLF before the dot
+  assert.equal(state.received, raw.slice(0, -2)); // readData() drops the CRLF before the dot
 });
 
-test("421 on MAIL: a composed message is composed again, attachment included", async () => {
-  let received = "";
-  await using server = startScriptedServer(async (conn, index) => {
-    await greet(conn, ["PIPELINING"]);
-    if (index === 0) {
-      await expectLine(conn, "MAIL");
-      await conn.send("421 4.3.2 Shutting down\r\n");
-      return;
-    }
-    received = (await serveTransaction(conn, 1)) ?? "";
-    await conn.waitForClose();
-  });
-  await using client = await SmtpClient.connect(plain(server.port));
-  const result = await client.send({
-    from: "a@example.com",
-    to: "b@example.com",
-    subject: "Retried",
-    text: "Body",
-    attachments: [{ filename: "note.txt", content: "attached text" }],
-  });
-  assert.equal(result.reply.code, 250);
-  assert.match(received, /Subject: Retried\r\n/);
-  assert.match(received, /filename="?note\.txt"?/);
-  assert.match(received, /YXR0YWNoZWQgdGV4dA==|attached text/);
+test("421 on MAIL: a composed message is composed again, file attachment included", async () => {
+  const { server, state } = startServerClosingFirstConnection();
+  await using _ = server;
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(path, "attached text");
+    await using client = await SmtpClient.connect(plain(server.port));
+    const result = await client.send({
+      from: "a@example.com",
+      to: "b@example.com",
+      subject: "Retried",
+      text: "Body",
+      attachments: [{ filename: "note.txt", content: { path } }],
+    });
+    assert.equal(result.reply.code, 250);
+  } finally {
+    await Deno.remove(path);
+  }
+  assert.match(state.received, /Subject: Retried\r\n/);
+  assert.match(state.received, /filename="?note\.txt"?/);
+  assert.match(state.received, /YXR0YWNoZWQgdGV4dA==/);
 });
 
 test("421 after the data is an error and is not retried", async () => {
