@@ -54,10 +54,53 @@ export function randomBoundary(): string {
   return `postie_${hex}`;
 }
 
+/** Bytes read at a time from a byte stream (such as a file), into one reused buffer. */
+const READ_SIZE = 512 * 1024;
+
+/**
+ * Reads a source stream. A byte stream (a file) is read into one buffer that is reused for
+ * every chunk, since each chunk is encoded before the next is read: however large the file,
+ * reading it makes no garbage. Other streams are read chunk by chunk as they come.
+ */
+class SourceReader {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
+  #buffer: ArrayBuffer | undefined;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    let byob: ReadableStreamBYOBReader | undefined;
+    try {
+      byob = stream.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream.
+    }
+    this.#reader = byob ?? stream.getReader();
+  }
+
+  /** The next chunk, valid until the next call; `undefined` at the end. */
+  async read(): Promise<unknown> {
+    if (!(this.#reader instanceof ReadableStreamBYOBReader)) {
+      return (await this.#reader.read()).value;
+    }
+    const buffer = this.#buffer ?? new ArrayBuffer(READ_SIZE);
+    this.#buffer = undefined;
+    const { done, value } = await this.#reader.read(new Uint8Array(buffer));
+    if (value) this.#buffer = value.buffer as ArrayBuffer;
+    return done ? undefined : value;
+  }
+
+  cancel(reason: unknown): Promise<void> {
+    return this.#reader.cancel(reason);
+  }
+
+  releaseLock(): void {
+    this.#reader.releaseLock();
+  }
+}
+
 /** The streams a message reads from, so that all of them can be released on every path. */
 class Sources {
   readonly #pending = new Set<ReadableStream<Uint8Array>>();
-  #active: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #active: SourceReader | undefined;
   #cancelled = false;
 
   constructor(streams: Iterable<ReadableStream<Uint8Array>>) {
@@ -69,14 +112,14 @@ class Sources {
   }
 
   /** Starts reading `stream`. */
-  open(stream: ReadableStream<Uint8Array>): ReadableStreamDefaultReader<Uint8Array> {
+  open(stream: ReadableStream<Uint8Array>): SourceReader {
     this.#pending.delete(stream);
-    this.#active = stream.getReader();
+    this.#active = new SourceReader(stream);
     return this.#active;
   }
 
   /** Marks the active stream as fully read. */
-  finish(reader: ReadableStreamDefaultReader<Uint8Array>): void {
+  finish(reader: SourceReader): void {
     if (this.#active === reader) this.#active = undefined;
     reader.releaseLock();
   }
@@ -170,9 +213,9 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
   const base64 = new Base64LineEncoder();
   const reader = sources.open(body.stream);
   while (true) {
-    const { done, value } = await reader.read();
+    const value = await reader.read();
     if (sources.cancelled) return;
-    if (done) break;
+    if (value === undefined) break;
     if (!(value instanceof Uint8Array)) {
       throw new TypeError(
         "Cannot compose message: an attachment stream produced a non-Uint8Array chunk",

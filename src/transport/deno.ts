@@ -249,33 +249,6 @@ export const denoOpenFile: FileOpener = async (path: string) => {
     file.close();
     throw error;
   }
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    file.close();
-  };
-  // Larger reads than `file.readable`'s 64 KiB: each read is a round trip to a thread.
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const buffer = new Uint8Array(FILE_CHUNK);
-      let n: number | null;
-      try {
-        n = await file.read(buffer);
-      } catch (error) {
-        close();
-        throw error;
-      }
-      if (n === null) {
-        close();
-        controller.close();
-        return;
-      }
-      controller.enqueue(n === buffer.length ? buffer : buffer.subarray(0, n));
-    },
-    cancel: close,
-  }, { highWaterMark: 0 });
+  // A byte stream: the composer reads it into its own reused buffer, 512 KiB at a time.
+  return file.readable;
 };
-
-/** Bytes read from an attachment file at a time. */
-const FILE_CHUNK = 512 * 1024;
