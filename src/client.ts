@@ -234,6 +234,11 @@ function toBytes(raw: Uint8Array | string | ReadableStream<Uint8Array>) {
   return typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
 }
 
+function hasEightBitBytes(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
+  return false;
+}
+
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7e) return false;
   return true;
@@ -328,7 +333,8 @@ export class SmtpClient implements AsyncDisposable {
           from: envelope.from,
           to: envelope.to,
           body,
-          eightBit: false,
+          // A stream is not read ahead to find out; bytes are.
+          eightBit: body instanceof Uint8Array && hasEightBitBytes(body),
           smtpUtf8: false,
           replayable: body instanceof Uint8Array,
           crlfLineEnds: false,
@@ -665,10 +671,30 @@ async function open(
     }
     return { session, capabilities };
   } catch (error) {
+    if (!signal?.aborted && endsCleanly(error, session)) {
+      // Said, not awaited: the error is reported at once, whatever the server does next.
+      await session.write([{ line: "QUIT" }], { phase: "quit", timeoutMs: timeouts.quitMs })
+        .catch(() => {});
+    }
     session.close();
     if (signal?.aborted) throw signal.reason;
     throw error;
   }
+}
+
+/**
+ * Whether the session is in step after `error`, so that it can end with QUIT (RFC 5321 asks
+ * for it after a refused greeting; servers log a login failure without QUIT as a dropped
+ * connection): the server's last word was a final reply other than 421, or the client refused
+ * to go on before sending anything more.
+ */
+function endsCleanly(error: unknown, session: Session): boolean {
+  if (session.closed || session.buffered > 0) return false;
+  if (error instanceof SmtpReplyError) {
+    const { code } = error.reply;
+    return code !== 421 && Math.floor(code / 100) !== 3;
+  }
+  return error instanceof SmtpUnsupportedError;
 }
 
 function tlsLine(options: ResolvedOptions, connection: Connection): string {

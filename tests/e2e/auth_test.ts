@@ -103,6 +103,30 @@ test("a wrong password is an SmtpAuthError and the connection is closed", async 
   assert.equal(connections, 1, "no retry loop");
 });
 
+test("a refused login ends the session with QUIT, then the socket is closed", async () => {
+  const after: string[] = [];
+  await using server = startScriptedServer(async (conn) => {
+    await greet(conn, ["AUTH PLAIN"]);
+    await expectLine(conn, "AUTH PLAIN ");
+    await conn.send("535 5.7.8 Authentication credentials invalid\r\n");
+    for (let line = await conn.readLine(); line !== null; line = await conn.readLine()) {
+      after.push(line);
+    }
+  });
+  await assert.rejects(
+    SmtpClient.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+      tls: "none",
+      allowPlaintextAuth: ["127.0.0.1"],
+      auth: { username: "me", password: "wrong-password" },
+    }),
+    SmtpAuthError,
+  );
+  await server.close();
+  assert.deepEqual(after, ["QUIT"]);
+});
+
 test("XOAUTH2 with a refreshed token after the server refuses the first", async () => {
   await using server = await authServer();
   const requests: boolean[] = [];
