@@ -150,20 +150,28 @@ function tlsOptions(options: TlsConnectOptions) {
 }
 
 async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
-  let conn: Deno.TcpConn | undefined;
-  const attempt = Deno.connect({ hostname: options.hostname, port: options.port }).then((c) => {
-    conn = c;
-    return c;
-  });
+  const conn = await connecting(
+    options,
+    Deno.connect({ hostname: options.hostname, port: options.port }),
+  );
+  conn.setNoDelay(true);
+  return conn;
+}
+
+/**
+ * Waits for a connection attempt within the caller's signal; a connection that arrives after
+ * an abort is closed, and a failure becomes an {@linkcode SmtpConnectionError}.
+ */
+async function connecting<T extends Deno.Conn>(
+  options: ConnectOptions,
+  attempt: Promise<T>,
+): Promise<T> {
   try {
-    const result = await raceAbort(attempt, options.signal, () => {
+    return await raceAbort(attempt, options.signal, () => {
       attempt.then((c) => c.close(), () => {});
     });
-    result.setNoDelay(true);
-    return result;
   } catch (error) {
     if (options.signal?.aborted && error === options.signal.reason) throw error;
-    conn?.close();
     throw new SmtpConnectionError(
       `Cannot connect to ${options.hostname}:${options.port}: ${describe(error)}`,
       "connect",
@@ -179,23 +187,31 @@ export const denoTransport: Transport = {
   },
 
   async connectTls(options: ConnectOptions & TlsConnectOptions): Promise<Connection> {
+    if (options.clientCertificate) {
+      // Deno.startTls takes no client certificate; Deno.connectTls does, but verifies the name
+      // it connects to.
+      if (options.serverName !== options.hostname) {
+        throw new SmtpTlsError(
+          `Deno cannot present a client certificate while verifying a name ("${options.serverName}") ` +
+            `other than the host it connects to ("${options.hostname}"): connect by that name, ` +
+            "or run on Node.js",
+        );
+      }
+      const tls = await connecting(
+        options,
+        Deno.connectTls({
+          ...tlsOptions(options),
+          port: options.port,
+          cert: options.clientCertificate.cert,
+          key: options.clientCertificate.key,
+        }),
+      );
+      return new DenoConnection(tls, await handshake(tls, options.signal));
+    }
     const tcp = await connectTcp(options);
     let tls: Deno.TlsConn;
     try {
-      const init: Parameters<typeof Deno.startTls>[1] = tlsOptions(options);
-      if (options.clientCertificate) {
-        // Deno.startTls takes no client certificate; connectTls does.
-        tcp.close();
-        tls = await Deno.connectTls({
-          hostname: options.hostname,
-          port: options.port,
-          ...init,
-          cert: options.clientCertificate.cert,
-          key: options.clientCertificate.key,
-        });
-      } else {
-        tls = await Deno.startTls(tcp, init);
-      }
+      tls = await Deno.startTls(tcp, tlsOptions(options));
     } catch (error) {
       try {
         tcp.close();

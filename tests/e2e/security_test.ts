@@ -237,3 +237,25 @@ test("connect() with STARTTLS and a client certificate fails clearly on Deno", a
     },
   );
 });
+
+test("a client certificate with serverName unlike the host is refused clearly on Deno", async () => {
+  await using server = await startSmtpServer({ secure: true });
+  await assert.rejects(
+    SmtpClient.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+      tls: "implicit",
+      tlsOptions: {
+        caCerts: [testCa],
+        serverName: "localhost",
+        clientCertificate: { cert: fixture("server.pem"), key: fixture("server.key") },
+      },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof SmtpTlsError, String(error));
+      assert.match(error.message, /connect by that name, or run on Node/);
+      return true;
+    },
+  );
+  assert.equal(server.received.length, 0);
+});
