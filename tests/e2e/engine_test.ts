@@ -215,6 +215,38 @@ test("send() refuses a message over the server's SIZE limit before MAIL", async 
   assert.equal(server.received[0]!.mailArgs.SIZE, String(new TextEncoder().encode(raw).length));
 });
 
+test("send() declares BODY=8BITMIME for 8-bit content, and composes 7-bit without 8BITMIME", async () => {
+  const envelope = { from: "a@example.com", to: ["b@example.com"] };
+  const message = { from: "a@example.com", to: "b@example.com", subject: "Grüße", text: "Grüße" };
+  {
+    await using server = await startSmtpServer();
+    await using client = await SmtpClient.connect({
+      hostname: "localhost",
+      port: server.port,
+      tlsOptions: { caCerts: [testCa] },
+    });
+    await client.send({ raw: "Subject: x\r\n\r\nGrüße\r\n", envelope });
+    await client.send({ raw, envelope });
+    await client.send(message);
+    const [eightBitRaw, asciiRaw, composed] = server.received;
+    assert.equal(eightBitRaw!.mailArgs.BODY, "8BITMIME");
+    assert.equal(asciiRaw!.mailArgs.BODY, undefined);
+    assert.equal(composed!.mailArgs.BODY, "8BITMIME");
+    assert.match(composed!.text, /^Content-Transfer-Encoding: 8bit\r$/m);
+  }
+  await using server = await startSmtpServer({ hide8BITMIME: true });
+  await using client = await SmtpClient.connect({
+    hostname: "localhost",
+    port: server.port,
+    tlsOptions: { caCerts: [testCa] },
+  });
+  await client.send(message);
+  const [composed] = server.received;
+  assert.equal(composed!.mailArgs.BODY, undefined);
+  assert.match(composed!.text, /^Content-Transfer-Encoding: quoted-printable\r$/m);
+  assert.doesNotMatch(composed!.text, /[\x80-\uffff]/);
+});
+
 test("send() negotiates SMTPUTF8 for internationalised addresses", async () => {
   await using server = await startSmtpServer();
   await using client = await SmtpClient.connect({
