@@ -1,15 +1,29 @@
 /**
  * The package as users get it: `npm pack` the built folder, install the tarball into a fresh
- * Node.js project, then load it by name with `import` and `require`, and type-check a
- * TypeScript consumer of each kind against its declarations (module resolution `node16`).
+ * Node.js project, then load it by name with `import` and `require`, type-check a TypeScript
+ * consumer of each kind against its declarations (module resolution `node16`), and send a
+ * message from a plain script of each kind (`.mjs` and `.cjs`) in that project: STARTTLS, AUTH
+ * PLAIN and a file attachment, to a local `smtp-server`.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, test } from "node:test";
-import { depsDir, npmDir, packageJson, requireDependency } from "./_helpers.cjs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  depsDir,
+  fixture,
+  npmDir,
+  packageJson,
+  parseMail,
+  requireDependency,
+  startSmtpServer,
+} from "./_helpers.cjs";
 
 const pkg = packageJson();
 const hasMime = Boolean(pkg.exports["./mime"]);
@@ -140,3 +154,122 @@ test("the installed bin runs", { skip: !pkg.bin && "the package has no bin yet" 
     assert.match(help, /send/i, `${name} --help`);
   }
 });
+
+/**
+ * What a user of the package writes, as a script of each module kind. It takes the server's port,
+ * the CA file and the attachment's path from the environment and prints what it learnt as JSON.
+ */
+const sendCall = `sendMail(
+    {
+      hostname: "127.0.0.1",
+      port: Number(process.env.SMTP_PORT),
+      tls: "starttls",
+      tlsOptions: { caCerts: [readFileSync(process.env.SMTP_CA, "utf8")] },
+      auth: { username: "alice", password: "s3cret pass" },
+    },
+    {
+      from: "Alice <alice@example.com>",
+      to: "bob@example.com",
+      subject: "Report from a Node.js project",
+      text: "The report is attached.",
+      attachments: [{ content: { path: process.env.ATTACHMENT } }],
+    },
+  )`;
+const report = (resolved) =>
+  `console.log(JSON.stringify({
+    resolved: ${resolved},
+    accepted: result.accepted.map((r) => r.address),
+    rejected: result.rejected.length,
+    code: result.reply.code,
+    messageId: result.messageId,
+  }));`;
+const consumers = {
+  "send.mjs": `import { readFileSync } from "node:fs";
+import process from "node:process";
+import { sendMail } from "@postie/smtp";
+
+const result = await ${sendCall};
+${report('import.meta.resolve("@postie/smtp")')}
+`,
+  "send.cjs": `"use strict";
+const { readFileSync } = require("node:fs");
+const process = require("node:process");
+const { sendMail } = require("@postie/smtp");
+
+(async () => {
+  const result = await ${sendCall};
+  ${report('require.resolve("@postie/smtp")')}
+})().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
+`,
+};
+
+for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
+  test(`node ${script} in the project sends over STARTTLS with AUTH PLAIN and a file`, async () => {
+    const logins = [];
+    const server = await startSmtpServer({
+      authOptional: false,
+      authMethods: ["PLAIN"],
+      onAuth(auth, _session, callback) {
+        logins.push({ method: auth.method, username: auth.username });
+        if (auth.username === "alice" && auth.password === "s3cret pass") {
+          return callback(null, { user: "alice" });
+        }
+        callback(new Error("Invalid username or password"));
+      },
+    });
+    // Binary content: any damage in base64 encoding, dot-stuffing or streaming shows.
+    const content = randomBytes(96 * 1024 + 7);
+    const attachment = join(dir, `report-${build}.bin`);
+    writeFileSync(attachment, content);
+    writeFileSync(join(project, script), consumers[script]);
+    writeFileSync(join(dir, "ca.pem"), fixture("ca.pem"));
+    let stdout;
+    try {
+      // Asynchronously: the server runs in this process.
+      ({ stdout } = await promisify(execFile)("node", [script], {
+        cwd: project,
+        encoding: "utf8",
+        timeout: 15_000,
+        env: {
+          ...process.env,
+          SMTP_PORT: String(server.port),
+          SMTP_CA: join(dir, "ca.pem"),
+          ATTACHMENT: attachment,
+        },
+      }).catch((error) => {
+        throw new Error(`node ${script} failed: ${error.stderr || error.message}`);
+      }));
+    } finally {
+      await server.close();
+    }
+    const out = JSON.parse(stdout);
+    // The installed copy was used, the build of the module kind asked for.
+    const resolved = out.resolved.startsWith("file:") ? fileURLToPath(out.resolved) : out.resolved;
+    assert.ok(
+      realpathSync(resolved).startsWith(
+        join(realpathSync(project), "node_modules", "@postie", "smtp", build) + "/",
+      ),
+      resolved,
+    );
+    assert.deepEqual(out.accepted, ["bob@example.com"]);
+    assert.equal(out.rejected, 0);
+    assert.equal(out.code, 250);
+    assert.deepEqual(logins, [{ method: "PLAIN", username: "alice" }]);
+    assert.equal(server.received.length, 1);
+    const received = server.received[0];
+    assert.equal(received.secure, true, "the message came over TLS");
+    assert.equal(received.user, "alice");
+    assert.equal(received.from, "alice@example.com");
+    assert.deepEqual(received.to, ["bob@example.com"]);
+    const mail = await parseMail(received.raw);
+    assert.equal(mail.subject, "Report from a Node.js project");
+    assert.equal(mail.text.trim(), "The report is attached.");
+    if (out.messageId) assert.equal(mail.messageId, out.messageId);
+    assert.equal(mail.attachments.length, 1);
+    assert.equal(mail.attachments[0].filename, `report-${build}.bin`);
+    assert.ok(content.equals(mail.attachments[0].content), "the attachment arrived intact");
+  });
+}
