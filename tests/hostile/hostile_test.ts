@@ -585,6 +585,174 @@ test("421 in reply to DATA: no data sent, one retry on a fresh connection, then 
   }
 });
 
+test("421 in reply to STARTTLS: SmtpReplyError, nothing more sent, socket closed", async () => {
+  let after: { closed: boolean; lines: string[] } | undefined;
+  await using server = startScriptedServer(async (conn) => {
+    await greet(conn, ["STARTTLS", "AUTH PLAIN LOGIN", "PIPELINING", "CHUNKING"]);
+    await expectLine(conn, "STARTTLS");
+    await conn.send("421 4.3.2 hostile.test Shutting down\r\n");
+    after = await clientCloses(conn);
+  });
+  const error = await rejection(SmtpClient.connect(plain(server.port, {
+    tls: "starttls",
+    auth: { username: "user", password },
+  })));
+  const reply = check(error, SmtpReplyError, "starttls");
+  assert.equal(reply.code, 421);
+  assert.equal(reply.temporary, true);
+  assert.equal(String(error).includes(password), false);
+  await server.close();
+  assert.ok(after?.closed, "the client kept the connection open");
+  // The server is closing the channel: not even QUIT, let alone AUTH or MAIL.
+  assert.deepEqual(after?.lines, []);
+  assert.equal(server.connections[0]!.received.includes(password), false);
+  assert.equal(server.connections.length, 1);
+});
+
+/** How the server gets to answer the login with 421, per mechanism. */
+const authRefusals: [string, Extract<ClientOptions["auth"], object>, string[]][] = [
+  // The AUTH line itself, with its initial response.
+  ["AUTH PLAIN", { username: "user", password, mechanisms: ["PLAIN"] }, []],
+  // The last step of a challenge exchange: after the password.
+  ["AUTH LOGIN", { username: "user", password, mechanisms: ["LOGIN"] }, [
+    "334 VXNlcm5hbWU6",
+    "334 UGFzc3dvcmQ6",
+  ]],
+];
+for (const [command, auth, challenges] of authRefusals) {
+  test(`421 in reply to ${command}: SmtpAuthError 421, no MAIL, socket closed`, async () => {
+    let after: { closed: boolean; lines: string[] } | undefined;
+    await using server = startScriptedServer(async (conn) => {
+      await greet(conn, ["AUTH PLAIN LOGIN", "PIPELINING"]);
+      await expectLine(conn, command);
+      for (const challenge of challenges) {
+        await conn.send(challenge + "\r\n");
+        await expectLine(conn, /^[A-Za-z0-9+/=]+$/);
+      }
+      await conn.send("421 4.3.2 hostile.test Shutting down\r\n");
+      after = await clientCloses(conn);
+    });
+    // sendMail: a client that went on after the refusal would be seen sending MAIL.
+    const error = await rejection(sendMail(
+      plain(server.port, {
+        auth,
+        allowPlaintextAuth: ["127.0.0.1"],
+      }),
+      { raw, envelope },
+    ));
+    const refusal = check(error, SmtpAuthError, "auth");
+    assert.ok(refusal instanceof SmtpReplyError);
+    assert.equal(refusal.code, 421);
+    assert.equal(refusal.temporary, true);
+    assert.equal(refusal.command, command);
+    assert.equal(String(error).includes(password), false);
+    await server.close();
+    assert.ok(after?.closed, "the client kept the connection open");
+    assert.deepEqual(after?.lines, [], "the client sent more after the 421");
+    assert.equal(server.connections.length, 1);
+  });
+}
+
+test("421 in reply to AUTH XOAUTH2: not taken for a refused token, no refresh asked", async () => {
+  const asked: boolean[] = [];
+  let after: { closed: boolean; lines: string[] } | undefined;
+  await using server = startScriptedServer(async (conn) => {
+    await greet(conn, ["AUTH XOAUTH2", "PIPELINING"]);
+    await expectLine(conn, "AUTH XOAUTH2 ");
+    await conn.send("421 4.3.2 hostile.test Shutting down\r\n");
+    after = await clientCloses(conn);
+  });
+  const error = await rejection(sendMail(
+    plain(server.port, {
+      auth: {
+        username: "user",
+        token: ({ refresh }) => {
+          asked.push(refresh);
+          return Promise.resolve("token-never-on-the-wire-twice");
+        },
+      },
+      allowPlaintextAuth: ["127.0.0.1"],
+    }),
+    { raw, envelope },
+  ));
+  assert.equal(check(error, SmtpAuthError, "auth").code, 421);
+  await server.close();
+  assert.deepEqual(asked, [false]);
+  assert.ok(after?.closed, "the client kept the connection open");
+  assert.deepEqual(after?.lines, []);
+  assert.equal(server.connections.length, 1);
+});
+
+/** A message of about 2 MB as raw bytes: one large BDAT chunk before `BDAT 0 LAST`. */
+function bigRaw(): Uint8Array {
+  const line = "x".repeat(98) + "\r\n";
+  return encoder.encode(
+    "From: a@example.com\r\nTo: b@example.com\r\nSubject: big\r\n\r\n" +
+      line.repeat(20 * 1024),
+  );
+}
+
+/** A composed message with a 2 MB attachment: streamed, so in several BDAT chunks. */
+function bigComposed() {
+  const content = new Uint8Array(2 * 1024 * 1024);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 7919) & 0xff;
+  return {
+    from: "a@example.com",
+    to: "b@example.com",
+    subject: "big",
+    text: "see attachment",
+    attachments: [{ filename: "big.bin", content }],
+  };
+}
+
+const bdatCases = [
+  { what: "a 2 MB raw message", failAt: 0, message: () => ({ raw: bigRaw(), envelope }) },
+  { what: "a composed message with a 2 MB attachment", failAt: 1, message: bigComposed },
+];
+for (const { what, failAt, message } of bdatCases) {
+  test(`421 to a non-final BDAT chunk of ${what}: SmtpReplyError, not retried`, async () => {
+    const chunks: number[] = [];
+    let after: { closed: boolean; lines: string[] } | undefined;
+    await using server = startScriptedServer(async (conn) => {
+      await greet(conn, ["PIPELINING", "CHUNKING"]);
+      await expectLine(conn, "MAIL FROM:<a@example.com>");
+      await expectLine(conn, "RCPT TO:<b@example.com>");
+      let envelopeReplies = "250 2.1.0 OK\r\n250 2.1.5 OK\r\n";
+      while (true) {
+        const bdat = await expectLine(conn, /^BDAT \d+$/); // never LAST: the 421 comes first
+        const size = Number(bdat.split(" ")[1]);
+        assert.ok(size > 0);
+        await conn.readBytes(size);
+        chunks.push(size);
+        if (chunks.length > failAt) break;
+        await conn.send(envelopeReplies + "250 2.0.0 Chunk OK\r\n");
+        envelopeReplies = "";
+      }
+      await conn.send(envelopeReplies + "421 4.3.2 hostile.test Shutting down mid-message\r\n");
+      after = await clientCloses(conn);
+    });
+    const client = await SmtpClient.connect(plain(server.port));
+    assert.equal(client.capabilities.has("CHUNKING"), true);
+    const error = await rejection(client.send(message()));
+    const reply = check(error, SmtpReplyError, "data");
+    assert.equal(reply.code, 421);
+    assert.equal(reply.temporary, true);
+    assert.match(reply.command, /^BDAT/);
+    assert.equal(client.connected, false);
+    await client.quit();
+    await server.close();
+    assert.equal(chunks.length, failAt + 1);
+    // The message data had started: sending it again could deliver it twice.
+    assert.equal(server.connections.length, 1, "the message was sent again");
+    assert.ok(after?.closed, "the client kept the connection open");
+    assert.equal(
+      after?.lines.some((line) => /^(RSET|MAIL FROM|QUIT)/.test(line)),
+      false,
+      "the client went on talking after the 421",
+    );
+  });
+}
+
 // --- garbage ------------------------------------------------------------------------------------
 
 const garbageGreetings: [string, string | Uint8Array][] = [
