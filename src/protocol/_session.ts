@@ -49,13 +49,52 @@ function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
 }
 
+/** A wait in progress: aborted by the shared ticker once `at` has passed. */
+interface Deadline {
+  readonly at: number;
+  readonly timeoutMs: number;
+  readonly controller: AbortController;
+}
+
+/**
+ * The deadlines of every wait in progress, checked by one shared timer that runs only while
+ * there are any. A timer per wait (`AbortSignal.timeout()`) would live on after its wait until
+ * it fired, minutes later: thousands of messages would keep thousands of them in memory.
+ */
+const deadlines = new Set<Deadline>();
+let ticker: ReturnType<typeof setInterval> | undefined;
+/** How often deadlines are checked: a wait times out at most this much late. */
+const TICK_MS = 20;
+
+function tick(): void {
+  const now = performance.now();
+  for (const deadline of deadlines) {
+    if (now < deadline.at) continue;
+    deadlines.delete(deadline);
+    deadline.controller.abort(
+      new DOMException(`Timed out after ${deadline.timeoutMs} ms`, "TimeoutError"),
+    );
+  }
+  if (deadlines.size === 0) {
+    clearInterval(ticker);
+    ticker = undefined;
+  }
+}
+
 /** Runs `fn` with a signal that aborts on the caller's signal or after `timeoutMs`. */
 export async function withDeadline<T>(
   wait: Wait,
   what: string,
   fn: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const timeout = AbortSignal.timeout(wait.timeoutMs);
+  const deadline: Deadline = {
+    at: performance.now() + wait.timeoutMs,
+    timeoutMs: wait.timeoutMs,
+    controller: new AbortController(),
+  };
+  deadlines.add(deadline);
+  ticker ??= setInterval(tick, Math.min(TICK_MS, wait.timeoutMs));
+  const timeout = deadline.controller.signal;
   const signal = wait.signal ? AbortSignal.any([wait.signal, timeout]) : timeout;
   try {
     return await fn(signal);
@@ -69,6 +108,12 @@ export async function withDeadline<T>(
       );
     }
     throw error;
+  } finally {
+    deadlines.delete(deadline);
+    if (deadlines.size === 0 && ticker !== undefined) {
+      clearInterval(ticker);
+      ticker = undefined;
+    }
   }
 }
 
