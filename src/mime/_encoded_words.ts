@@ -35,36 +35,31 @@ function qCost(b: number): number {
   return isQLiteral(b) || b === 0x20 ? 1 : 3;
 }
 
-/** One character of the text and its UTF-8 bytes. */
-interface Char {
-  readonly bytes: Uint8Array;
+/** The length of the UTF-8 sequence that starts with `lead`. */
+function sequenceLength(lead: number): number {
+  return lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
 }
 
 /**
- * Text split into characters, ready to be cut into encoded words of any length. Lone
- * surrogates become U+FFFD, as `TextEncoder` does.
+ * Text as UTF-8, ready to be cut into encoded words of any length, on character boundaries.
+ * Lone surrogates become U+FFFD, as `TextEncoder` does.
  */
 export class EncodedWordWriter {
-  readonly #chars: Char[] = [];
+  readonly #bytes: Uint8Array;
   readonly #encoding: WordEncoding;
   #next = 0;
 
   /** @param text The text to encode; its encoding (B or Q) is chosen for the whole text. */
   constructor(text: string) {
+    this.#bytes = encoder.encode(text);
     let qLength = 0;
-    let bytes = 0;
-    for (const char of text) {
-      const encoded = encoder.encode(char);
-      this.#chars.push({ bytes: encoded });
-      bytes += encoded.length;
-      for (const b of encoded) qLength += qCost(b);
-    }
-    this.#encoding = qLength <= Math.ceil(bytes / 3) * 4 ? "Q" : "B";
+    for (const b of this.#bytes) qLength += qCost(b);
+    this.#encoding = qLength <= Math.ceil(this.#bytes.length / 3) * 4 ? "Q" : "B";
   }
 
   /** True when every character has been written. */
   get done(): boolean {
-    return this.#next >= this.#chars.length;
+    return this.#next >= this.#bytes.length;
   }
 
   /**
@@ -77,39 +72,37 @@ export class EncodedWordWriter {
   }
 
   #takeB(payload: number): string {
-    const maxBytes = Math.floor(payload / 4) * 3;
+    const bytes = this.#bytes;
+    const limit = this.#next + Math.floor(payload / 4) * 3;
     const start = this.#next;
-    let size = 0;
-    while (this.#next < this.#chars.length) {
-      const n = this.#chars[this.#next]!.bytes.length;
-      if (size + n > maxBytes) break;
-      size += n;
-      this.#next++;
+    let end = start;
+    while (end < bytes.length) {
+      const next = end + sequenceLength(bytes[end]!);
+      if (next > limit) break;
+      end = next;
     }
-    const bytes = new Uint8Array(size);
-    let o = 0;
-    for (let i = start; i < this.#next; i++) {
-      const char = this.#chars[i]!.bytes;
-      bytes.set(char, o);
-      o += char.length;
-    }
-    return `=?UTF-8?B?${encodeBase64Plain(bytes)}?=`;
+    this.#next = end;
+    return `=?UTF-8?B?${encodeBase64Plain(bytes.subarray(start, end))}?=`;
   }
 
   #takeQ(payload: number): string {
+    const bytes = this.#bytes;
     let text = "";
-    while (this.#next < this.#chars.length) {
-      const char = this.#chars[this.#next]!.bytes;
-      let piece = "";
-      for (const b of char) {
-        if (b === 0x20) piece += "_";
-        else if (isQLiteral(b)) piece += String.fromCharCode(b);
-        else piece += "=" + HEX[b >>> 4] + HEX[b & 15];
+    let end = this.#next;
+    while (end < bytes.length) {
+      const next = end + sequenceLength(bytes[end]!);
+      let cost = 0;
+      for (let i = end; i < next; i++) cost += qCost(bytes[i]!);
+      if (text.length + cost > payload) break;
+      for (let i = end; i < next; i++) {
+        const b = bytes[i]!;
+        if (b === 0x20) text += "_";
+        else if (isQLiteral(b)) text += String.fromCharCode(b);
+        else text += "=" + HEX[b >>> 4] + HEX[b & 15];
       }
-      if (text.length + piece.length > payload) break;
-      text += piece;
-      this.#next++;
+      end = next;
     }
+    this.#next = end;
     return `=?UTF-8?Q?${text}?=`;
   }
 }
