@@ -27,6 +27,11 @@ test("send() over STARTTLS delivers the message with dot lines intact", async ()
   assert.equal(server.received[0]!.secure, true);
   assert.match(server.received[0]!.text, /\r\nHello\r\n\.dot line\r\n$/);
   assert.ok(transcript.some((e) => e.line === "STARTTLS"));
+  // Every event is timed from the connection's start, in order.
+  const times = transcript.map((e) => e.elapsedMs);
+  assert.ok(times.every((t, i) => Number.isFinite(t) && t >= 0 && (i === 0 || t >= times[i - 1]!)));
+  // The TLS details come with the note written after the handshake.
+  assert.ok(transcript.some((e) => e.direction === "info" && e.tls !== undefined));
 });
 
 test("send() over implicit TLS", async () => {
