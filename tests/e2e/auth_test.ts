@@ -8,20 +8,12 @@ import {
   SmtpUnsupportedError,
 } from "../../mod.ts";
 import { test } from "../_helpers/test.ts";
-import { startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
+import { type AuthSession, startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
 import { expectLine, greet, startScriptedServer } from "../_helpers/scripted_server.ts";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import { Buffer } from "node:buffer";
 
 const PASSWORD = "correct horse battery staple";
-
-interface AuthSession {
-  method: string;
-  username?: string;
-  password?: string;
-  accessToken?: string;
-  validatePassword?: (password: string) => boolean;
-}
 
 /** smtp-server with PLAIN, LOGIN, CRAM-MD5 and XOAUTH2; token "good-token" is valid. */
 function authServer(seen: string[] = []) {
@@ -103,6 +95,17 @@ test("a wrong password is an SmtpAuthError and the connection is closed", async 
   assert.equal(connections, 1, "no retry loop");
 });
 
+/** Logs in as "me" without TLS (allowed for 127.0.0.1 only) to a scripted server. */
+function plainLogin(port: number, password: string) {
+  return SmtpClient.connect({
+    hostname: "127.0.0.1",
+    port,
+    tls: "none",
+    allowPlaintextAuth: ["127.0.0.1"],
+    auth: { username: "me", password },
+  });
+}
+
 test("a refused login ends the session with QUIT, then the socket is closed", async () => {
   const after: string[] = [];
   await using server = startScriptedServer(async (conn) => {
@@ -113,16 +116,7 @@ test("a refused login ends the session with QUIT, then the socket is closed", as
       after.push(line);
     }
   });
-  await assert.rejects(
-    SmtpClient.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-      tls: "none",
-      allowPlaintextAuth: ["127.0.0.1"],
-      auth: { username: "me", password: "wrong-password" },
-    }),
-    SmtpAuthError,
-  );
+  await assert.rejects(plainLogin(server.port, "wrong-password"), SmtpAuthError);
   await server.close();
   assert.deepEqual(after, ["QUIT"]);
 });
@@ -153,13 +147,7 @@ test("a server that offers nothing the client can use fails before MAIL", async 
     await conn.waitForClose();
   });
   await assert.rejects(
-    SmtpClient.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-      tls: "none",
-      allowPlaintextAuth: ["127.0.0.1"],
-      auth: { username: "me", password: "p" },
-    }),
+    plainLogin(server.port, "p"),
     (error: unknown) => error instanceof SmtpUnsupportedError && /GSSAPI, NTLM/.test(error.message),
   );
   await server.close();

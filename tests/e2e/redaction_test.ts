@@ -17,7 +17,7 @@ import {
   type TranscriptEvent,
 } from "../../mod.ts";
 import { test } from "../_helpers/test.ts";
-import { startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
+import { type AuthSession, startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
 
 const USER = "me@example.com";
 const PASSWORD = "hunter2-SECRET";
@@ -91,14 +91,6 @@ test("the redaction check finds the secrets in their plain and base64 forms", ()
   assert.throws(() => assertNothingShows("sample", { auth: { password: PASSWORD } }), /shows/);
   assertNoSecret("sample", "AUTH PLAIN [redacted]");
 });
-
-interface AuthSession {
-  method: string;
-  username?: string;
-  password?: string;
-  accessToken?: string;
-  validatePassword?: (password: string) => boolean;
-}
 
 /** smtp-server that knows one account: `USER` with `PASSWORD`, or `TOKEN` over XOAUTH2. */
 function accountServer() {
