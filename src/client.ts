@@ -164,6 +164,8 @@ interface PreparedMessage {
   readonly replayable: boolean;
   /** True when every line of the body ends in CRLF already (composed messages). */
   readonly crlfLineEnds: boolean;
+  /** True for binary MIME: sent untouched with BDAT and `BODY=BINARYMIME`. */
+  readonly binary: boolean;
 }
 
 function checkEnvelope(from: string, to: readonly string[]): void {
@@ -338,6 +340,7 @@ export class SmtpClient implements AsyncDisposable {
           smtpUtf8: false,
           replayable: body instanceof Uint8Array,
           crlfLineEnds: false,
+          binary: message.binary ?? false,
         });
       return this.#send(prepare, options, 1);
     }
@@ -356,6 +359,7 @@ export class SmtpClient implements AsyncDisposable {
         messageId: composed.messageId,
         replayable: true,
         crlfLineEnds: true,
+        binary: false,
       };
     };
     return this.#send(prepare, options, 1);
@@ -447,7 +451,20 @@ export class SmtpClient implements AsyncDisposable {
       }
       mailParams.push(["SIZE", String(body.length)]);
     }
-    if (message.eightBit && caps.has("8BITMIME")) mailParams.push(["BODY", "8BITMIME"]);
+    const chunking = this.#options.chunking && caps.has("CHUNKING");
+    if (message.binary) {
+      if (!chunking || !caps.has("BINARYMIME")) {
+        throw new SmtpUnsupportedError(
+          "Cannot send a binary MIME message: the server does not offer CHUNKING and BINARYMIME" +
+            (caps.has("BINARYMIME") && !this.#options.chunking ? " (chunking is off)" : ""),
+          "mail",
+          "BINARYMIME",
+        );
+      }
+      mailParams.push(["BODY", "BINARYMIME"]);
+    } else if (message.eightBit && caps.has("8BITMIME")) {
+      mailParams.push(["BODY", "8BITMIME"]);
+    }
     if (utf8 || anyNonAscii) mailParams.push(["SMTPUTF8", undefined]);
     if (options.requireTls) {
       if (!caps.has("REQUIRETLS") || !session.connection.tls) {
@@ -487,12 +504,13 @@ export class SmtpClient implements AsyncDisposable {
       mailParams,
       rcptParams,
       body,
-      crlfLineEnds: message.crlfLineEnds,
+      // Binary MIME goes byte for byte: no line end is touched.
+      crlfLineEnds: message.crlfLineEnds || message.binary,
     }, {
       progress,
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
-      chunking: this.#options.chunking && caps.has("CHUNKING"),
+      chunking,
       timeouts: this.#options.timeouts,
       signal: options.signal,
     });

@@ -38,6 +38,14 @@ export interface RawMessage {
   readonly raw: Uint8Array | string | ReadableStream<Uint8Array>;
   /** The envelope to send it with. */
   readonly envelope: Envelope;
+  /**
+   * The message has binary MIME parts (`Content-Transfer-Encoding: binary`, RFC 3030): it is
+   * sent byte for byte, line ends untouched, with BDAT and `BODY=BINARYMIME`. Needs the
+   * server's CHUNKING and BINARYMIME; without them the send fails with `SmtpUnsupportedError`
+   * before MAIL FROM.
+   * @default {false}
+   */
+  readonly binary?: boolean;
 }
 
 /** What the server said about one recipient. */

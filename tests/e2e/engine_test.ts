@@ -8,13 +8,16 @@ import {
 import { test } from "../_helpers/test.ts";
 import { startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
 import {
+  type EsmtpLog,
   expectLine,
   greet,
   type ScriptedConnection,
+  serveEsmtp,
   startScriptedServer,
 } from "../_helpers/scripted_server.ts";
 
 const raw = "From: a@example.com\r\nTo: b@example.com\r\nSubject: Test\r\n\r\nHello\r\n";
+const envelope = { from: "a@example.com", to: ["b@example.com"] };
 const plain = (port: number) => ({ hostname: "127.0.0.1", port, tls: "none" as const });
 
 /** Answers one pipelined MAIL, RCPTs and DATA, then the data; returns the data. */
@@ -216,7 +219,6 @@ test("send() refuses a message over the server's SIZE limit before MAIL", async 
 });
 
 test("send() declares BODY=8BITMIME for 8-bit content, and composes 7-bit without 8BITMIME", async () => {
-  const envelope = { from: "a@example.com", to: ["b@example.com"] };
   const message = { from: "a@example.com", to: "b@example.com", subject: "Grüße", text: "Grüße" };
   {
     await using server = await startSmtpServer();
@@ -245,6 +247,56 @@ test("send() declares BODY=8BITMIME for 8-bit content, and composes 7-bit withou
   assert.equal(composed!.mailArgs.BODY, undefined);
   assert.match(composed!.text, /^Content-Transfer-Encoding: quoted-printable\r$/m);
   assert.doesNotMatch(composed!.text, /[\x80-\uffff]/);
+});
+
+test("a binary MIME message goes byte for byte with BDAT and BODY=BINARYMIME", async () => {
+  const binary = new Uint8Array([
+    ...new TextEncoder().encode(
+      "Subject: bin\r\nContent-Type: application/octet-stream\r\n" +
+        "Content-Transfer-Encoding: binary\r\n\r\n",
+    ),
+    0x00,
+    0x0a,
+    0x0d,
+    0xff,
+    0x2e,
+    0x0a,
+    0x2e,
+  ]);
+  let mail = "";
+  let received: Uint8Array | null = null;
+  await using server = startScriptedServer(async (conn) => {
+    await greet(conn, ["PIPELINING", "CHUNKING", "BINARYMIME", "SIZE 1000000"]);
+    mail = await expectLine(conn, "MAIL FROM:");
+    await expectLine(conn, "RCPT TO:");
+    const bdat = await expectLine(conn, /^BDAT \d+ LAST$/);
+    received = await conn.readBytes(Number(bdat.split(" ")[1]));
+    await conn.send("250 OK\r\n250 OK\r\n250 2.0.0 Queued\r\n");
+    await conn.waitForClose();
+  });
+  await using client = await SmtpClient.connect(plain(server.port));
+  const result = await client.send({ raw: binary, envelope, binary: true });
+  assert.equal(result.reply.code, 250);
+  assert.match(mail, / BODY=BINARYMIME/);
+  assert.match(mail, / SIZE=\d+/);
+  assert.deepEqual(received, binary);
+});
+
+test("a binary MIME message is refused before MAIL when BINARYMIME or CHUNKING is missing", async () => {
+  for (const extensions of [["PIPELINING", "CHUNKING"], ["PIPELINING", "BINARYMIME"]]) {
+    let log: EsmtpLog | undefined;
+    await using server = startScriptedServer(async (conn) => {
+      log = await serveEsmtp(conn, { extensions });
+    });
+    await using client = await SmtpClient.connect(plain(server.port));
+    await assert.rejects(
+      client.send({ raw: "Subject: x\r\n\r\n\x00", envelope, binary: true }),
+      (error: unknown) => error instanceof SmtpUnsupportedError && error.extension === "BINARYMIME",
+    );
+    await client.quit();
+    await server.close();
+    assert.ok(!log!.commands.some((c) => c.startsWith("MAIL")), String(log!.commands));
+  }
 });
 
 test("send() negotiates SMTPUTF8 for internationalised addresses", async () => {
@@ -293,7 +345,6 @@ test("send() passes DSN parameters as the server sees them", async () => {
 
 test("send() with requireTls sends REQUIRETLS, and refuses when it is not offered", async () => {
   await using server = await startSmtpServer({ hideREQUIRETLS: false });
-  const envelope = { from: "a@example.com", to: ["b@example.com"] };
   {
     await using client = await SmtpClient.connect({
       hostname: "localhost",
@@ -318,7 +369,6 @@ test("send() refuses bad DSN options before the network", async () => {
     port: server.port,
     tlsOptions: { caCerts: [testCa] },
   });
-  const envelope = { from: "a@example.com", to: ["b@example.com"] };
   assert.throws(() => client.send({ raw, envelope }, { dsn: { envid: "a\r\nRCPT" } }), TypeError);
   assert.throws(
     () => client.send({ raw, envelope }, { dsn: { notify: ["NEVER", "SUCCESS"] as never } }),
@@ -386,7 +436,6 @@ test("send() reconnects when the server closed an idle connection", async () => 
     await conn.waitForClose();
   });
   await using client = await SmtpClient.connect(plain(server.port));
-  const envelope = { from: "a@example.com", to: ["b@example.com"] };
   await client.send({ raw, envelope });
   await new Promise((r) => setTimeout(r, 50));
   const second = await client.send({ raw, envelope });
