@@ -166,6 +166,8 @@ interface PreparedMessage {
   readonly crlfLineEnds: boolean;
   /** True for binary MIME: sent untouched with BDAT and `BODY=BINARYMIME`. */
   readonly binary: boolean;
+  /** The body's size in bytes, when known without reading it. */
+  readonly size?: number | undefined;
 }
 
 function checkEnvelope(from: string, to: readonly string[]): void {
@@ -360,6 +362,7 @@ export class SmtpClient implements AsyncDisposable {
         replayable: true,
         crlfLineEnds: true,
         binary: false,
+        size: composed.size,
       };
     };
     return this.#send(prepare, options, 1);
@@ -440,16 +443,17 @@ export class SmtpClient implements AsyncDisposable {
     const to = message.to.map((address) => envelopeAddress(address, smtpUtf8));
     const anyNonAscii = !isAscii(from) || to.some((address) => !isAscii(address));
     const mailParams: [string, string | undefined][] = [];
-    if (body instanceof Uint8Array && caps.has("SIZE")) {
+    const size = message.size ?? (body instanceof Uint8Array ? body.length : undefined);
+    if (size !== undefined && caps.has("SIZE")) {
       const maxSize = caps.maxSize;
-      if (maxSize !== undefined && body.length > maxSize) {
+      if (maxSize !== undefined && size > maxSize) {
         throw new SmtpUnsupportedError(
-          `Message is larger than the server accepts: ${body.length} bytes, limit ${maxSize}`,
+          `Message is larger than the server accepts: ${size} bytes, limit ${maxSize}`,
           "mail",
           "SIZE",
         );
       }
-      mailParams.push(["SIZE", String(body.length)]);
+      mailParams.push(["SIZE", String(size)]);
     }
     const chunking = this.#options.chunking && caps.has("CHUNKING");
     if (message.binary) {

@@ -186,7 +186,7 @@ const writeLinesNative: LineWriter = (input, output, offset, separate) => {
 };
 
 /** The number of output bytes for `n` input bytes wrapped as lines (CRLF between lines). */
-function wrappedLength(n: number, separate: boolean): number {
+export function wrappedLength(n: number, separate: boolean): number {
   if (n === 0) return 0;
   const lines = Math.ceil(n / LINE_BYTES);
   return Math.ceil(n / 3) * 4 + (lines - 1 + (separate ? 1 : 0)) * 2;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Base64LineEncoder, LINE_BYTES } from "./_base64.ts";
+import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./_base64.ts";
 
 /** The body of a leaf part. */
 export type PartBody =
@@ -13,8 +13,15 @@ export type PartBody =
   | { readonly kind: "encoded"; readonly bytes: Uint8Array }
   /** Raw bytes to send as base64. */
   | { readonly kind: "base64"; readonly bytes: Uint8Array }
-  /** A stream of raw bytes to send as base64; read only when the message is streamed. */
-  | { readonly kind: "base64-stream"; readonly stream: ReadableStream<Uint8Array> };
+  /**
+   * A stream of raw bytes to send as base64; read only when the message is streamed. `size`,
+   * when known, is how many bytes it will give.
+   */
+  | {
+    readonly kind: "base64-stream";
+    readonly stream: ReadableStream<Uint8Array>;
+    readonly size?: number | undefined;
+  };
 
 /** A part with a body. */
 export interface LeafPart {
@@ -158,6 +165,41 @@ function encodedSize(part: Part): number {
   if (body.kind === "base64-stream") return Infinity;
   return part.headers.length +
     (body.kind === "base64" ? body.bytes.length * 1.4 : body.bytes.length);
+}
+
+/**
+ * The exact number of bytes {@linkcode streamMessage} will produce for `root`, or `undefined`
+ * when a stream's size is not known.
+ */
+export function messageSize(root: Part): number | undefined {
+  const measured = partSize(root);
+  if (measured === undefined) return undefined;
+  return measured.size + (measured.endsWithCrlf ? 0 : 2);
+}
+
+/** A part's serialised size, and whether its last non-empty piece ends with CRLF. */
+function partSize(part: Part): { size: number; endsWithCrlf: boolean } | undefined {
+  const head = encoder.encode(part.headers).length + 2;
+  if ("children" in part) {
+    const boundary = part.boundary.length;
+    let size = head;
+    for (let i = 0; i < part.children.length; i++) {
+      const child = partSize(part.children[i]!);
+      if (child === undefined) return undefined;
+      size += (i === 0 ? boundary + 4 : boundary + 6) + child.size;
+    }
+    return { size: size + boundary + 6, endsWithCrlf: false };
+  }
+  const body = part.body;
+  if (body.kind === "encoded") {
+    const n = body.bytes.length;
+    const crlf = n >= 2 && body.bytes[n - 2] === 0x0d && body.bytes[n - 1] === 0x0a;
+    return { size: head + n, endsWithCrlf: n === 0 || crlf };
+  }
+  const n = body.kind === "base64" ? body.bytes.length : body.size;
+  if (n === undefined) return undefined;
+  // Base64 lines are joined by CRLF, with none after the last.
+  return { size: head + wrappedLength(n, false), endsWithCrlf: n === 0 };
 }
 
 /** Appends the encoded pieces of a part tree held in memory. */

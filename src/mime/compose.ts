@@ -31,6 +31,7 @@ import {
 import {
   type LeafPart,
   messageBytes,
+  messageSize,
   type Part,
   type PartBody,
   randomBoundary,
@@ -182,6 +183,11 @@ export interface ComposedMessage {
    * it holds the attachment files open until then.
    */
   readonly body: ReadableStream<Uint8Array>;
+  /**
+   * The exact length of `body` in bytes, when known: always, unless an attachment is a stream
+   * of unknown length (a caller's `ReadableStream`, or a file opener that gives no size).
+   */
+  readonly size: number | undefined;
   /** True when a part is sent as `8bit` (the server must offer 8BITMIME). */
   readonly eightBit: boolean;
   /** True when an address (in a header or the envelope) has a non-ASCII local part. */
@@ -405,16 +411,21 @@ function prepareAttachment(
   return { headers, content, related: cid !== undefined && hasHtml };
 }
 
+/** An attachment's content, ready to encode: bytes, or a stream and its size when known. */
+type OpenedContent = Uint8Array | { readonly stream: ReadableStream<Uint8Array>; size?: number };
+
 /** Opens every `{ path }` attachment; on any failure closes what was opened and rejects. */
 async function openAll(
   prepared: readonly PreparedAttachment[],
   openFile: FileOpener,
-): Promise<(Uint8Array | ReadableStream<Uint8Array>)[]> {
+): Promise<OpenedContent[]> {
   const results = await Promise.allSettled(prepared.map(async (attachment) => {
     const content = attachment.content;
-    if (content instanceof Uint8Array || content instanceof ReadableStream) return content;
+    if (content instanceof Uint8Array) return content;
+    if (content instanceof ReadableStream) return { stream: content };
     try {
-      return await openFile(content.path);
+      const opened = await openFile(content.path);
+      return opened instanceof ReadableStream ? { stream: opened } : opened;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new TypeError(`Cannot read attachment ${JSON.stringify(content.path)}: ${reason}`, {
@@ -424,26 +435,21 @@ async function openAll(
   }));
   const failure = results.find((r) => r.status === "rejected");
   if (failure === undefined) {
-    return results.map((r) =>
-      (r as PromiseFulfilledResult<Uint8Array | ReadableStream<Uint8Array>>).value
-    );
+    return results.map((r) => (r as PromiseFulfilledResult<OpenedContent>).value);
   }
   await Promise.allSettled(results.map((r, i) => {
     const original = prepared[i]!.content;
-    if (r.status !== "fulfilled" || !(r.value instanceof ReadableStream)) return undefined;
+    if (r.status !== "fulfilled" || r.value instanceof Uint8Array) return undefined;
     if (original instanceof ReadableStream) return undefined; // the caller's, not ours
-    return r.value.cancel();
+    return r.value.stream.cancel();
   }));
   throw (failure as PromiseRejectedResult).reason;
 }
 
-function attachmentPart(
-  prepared: PreparedAttachment,
-  content: Uint8Array | ReadableStream<Uint8Array>,
-): Part {
+function attachmentPart(prepared: PreparedAttachment, content: OpenedContent): Part {
   const body: PartBody = content instanceof Uint8Array
     ? { kind: "base64", bytes: content }
-    : { kind: "base64-stream", stream: content };
+    : { kind: "base64-stream", stream: content.stream, size: content.size };
   return { headers: prepared.headers, body };
 }
 
@@ -491,7 +497,7 @@ export async function composeMessage(
   options: ComposeOptions = {},
 ): Promise<ComposedMessage> {
   const { root, ...composed } = await composeParts(message, options);
-  return { ...composed, body: streamMessage(root) };
+  return { ...composed, body: streamMessage(root), size: messageSize(root) };
 }
 
 /** A message held in memory up to this size is sent from one array instead of a stream. */
@@ -507,13 +513,17 @@ export async function composeForSending(
   options: ComposeOptions,
 ): Promise<Omit<ComposedMessage, "body"> & { body: Uint8Array | ReadableStream<Uint8Array> }> {
   const { root, ...composed } = await composeParts(message, options);
-  return { ...composed, body: messageBytes(root, IN_MEMORY_LIMIT) ?? streamMessage(root) };
+  return {
+    ...composed,
+    body: messageBytes(root, IN_MEMORY_LIMIT) ?? streamMessage(root),
+    size: messageSize(root),
+  };
 }
 
 async function composeParts(
   message: Message,
   options: ComposeOptions,
-): Promise<Omit<ComposedMessage, "body"> & { root: Part }> {
+): Promise<Omit<ComposedMessage, "body" | "size"> & { root: Part }> {
   if (message === null || typeof message !== "object") throw fail("message is not an object");
   if (message.from === undefined) throw fail("from is required");
   const allow8bit = options.allow8bit ?? false;

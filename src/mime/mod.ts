@@ -53,4 +53,4 @@ export {
 export { Base64EncoderStream, encodeBase64, type EncodeBase64Options } from "./_base64.ts";
 export { encodeQuotedPrintable, QuotedPrintableEncoderStream } from "./_quoted_printable.ts";
 export type { Envelope } from "../types.ts";
-export type { FileOpener } from "../transport/types.ts";
+export type { FileOpener, OpenedFile } from "../transport/types.ts";

@@ -8,7 +8,7 @@ import { SmtpConnectionError, SmtpTlsError } from "../errors.ts";
 import type {
   Connection,
   ConnectOptions,
-  FileOpener,
+  OpenedFile,
   TlsConnectOptions,
   TlsInfo,
   Transport,
@@ -256,15 +256,16 @@ export const denoTransport: Transport = {
 };
 
 /** Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. */
-export const denoOpenFile: FileOpener = async (path: string) => {
+export const denoOpenFile = async (path: string): Promise<OpenedFile> => {
   const file = await Deno.open(path, { read: true });
+  let info: Deno.FileInfo;
   try {
-    const info = await file.stat();
+    info = await file.stat();
     if (!info.isFile) throw new TypeError(`Not a file: ${path}`);
   } catch (error) {
     file.close();
     throw error;
   }
   // A byte stream: the composer reads it into its own reused buffer, 512 KiB at a time.
-  return file.readable;
+  return { stream: file.readable, size: info.size };
 };

@@ -18,7 +18,7 @@ import { SmtpConnectionError, SmtpProtocolError, SmtpTlsError } from "../errors.
 import type {
   Connection,
   ConnectOptions,
-  FileOpener,
+  OpenedFile,
   TlsConnectOptions,
   TlsInfo,
   Transport,
@@ -462,14 +462,16 @@ function fileStream(handle: FileHandle): ReadableStream<Uint8Array> {
 }
 
 /** Opens a file with `node:fs`; rejects when it is missing, not a file, or unreadable. */
-export const nodeOpenFile: FileOpener = async (path: string) => {
+export const nodeOpenFile = async (path: string): Promise<OpenedFile> => {
   const handle = await open(path, "r");
+  let size: number;
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new TypeError(`Not a file: ${path}`);
+    size = info.size;
   } catch (error) {
     await handle.close();
     throw error;
   }
-  return fileStream(handle);
+  return { stream: fileStream(handle), size };
 };

@@ -299,6 +299,37 @@ test("a binary MIME message is refused before MAIL when BINARYMIME or CHUNKING i
   }
 });
 
+test("a composed message with a file attachment declares its exact SIZE, and one too large is refused before MAIL", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/small.bin`, new Uint8Array(30_000).fill(7));
+    await Deno.writeFile(`${dir}/large.bin`, new Uint8Array(300_000).fill(7));
+    const withFile = (name: string) => ({
+      from: "a@example.com",
+      to: "b@example.com",
+      subject: "File",
+      text: "attached",
+      attachments: [{ filename: name, content: { path: `${dir}/${name}` } }],
+    });
+    await using server = await startSmtpServer({ size: 200_000 });
+    await using client = await SmtpClient.connect({
+      hostname: "localhost",
+      port: server.port,
+      tlsOptions: { caCerts: [testCa] },
+    });
+    await assert.rejects(
+      client.send(withFile("large.bin")),
+      (error: unknown) => error instanceof SmtpUnsupportedError && error.extension === "SIZE",
+    );
+    await client.send(withFile("small.bin"));
+    assert.equal(server.received.length, 1);
+    const [received] = server.received;
+    assert.equal(received!.mailArgs.SIZE, String(received!.raw.length));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 test("send() negotiates SMTPUTF8 for internationalised addresses", async () => {
   await using server = await startSmtpServer();
   await using client = await SmtpClient.connect({

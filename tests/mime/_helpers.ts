@@ -5,7 +5,6 @@
 
 import { Buffer } from "node:buffer";
 import { simpleParser } from "mailparser";
-import type { FileOpener } from "../../src/transport/types.ts";
 
 /** Reads a stream to its end. */
 export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -127,7 +126,7 @@ export function headerFields(message: string): [string, string][] {
 }
 
 /** A file opener built on `Deno.open`, independent of the library's default. */
-export const testOpenFile: FileOpener = async (path) => {
+export const testOpenFile = async (path: string): Promise<ReadableStream<Uint8Array>> => {
   const file = await Deno.open(path, { read: true });
   return file.readable;
 };

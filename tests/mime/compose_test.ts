@@ -22,6 +22,12 @@ const decoder = new TextDecoder();
 async function compose(message: Message, allow8bit = false) {
   const composed = await composeMessage(message, { allow8bit, openFile: testOpenFile });
   const bytes = await collect(composed.body);
+  // The size is exact, unless a stream of unknown length is attached (testOpenFile gives none).
+  const streamed = (message.attachments ?? []).some(({ content }) =>
+    content instanceof ReadableStream ||
+    (typeof content === "object" && !(content instanceof Uint8Array))
+  );
+  assert.equal(composed.size, streamed ? undefined : bytes.length);
   return { composed, bytes, text: decoder.decode(bytes) };
 }
 

@@ -6,6 +6,7 @@ import { composeMessage } from "../../src/mime/mod.ts";
 import { collect, parse, pseudoRandomBytes, testOpenFile } from "./_helpers.ts";
 import {
   messageBytes,
+  messageSize,
   type Part,
   type PartBody,
   streamMessage,
@@ -182,6 +183,7 @@ test("a small message held in memory serialises to the same bytes as its stream"
   for (const tree of trees) {
     const streamed = new Uint8Array(await new Response(streamMessage(tree)).arrayBuffer());
     assert.deepEqual(messageBytes(tree, Infinity), streamed);
+    assert.equal(messageSize(tree), streamed.length);
   }
   assert.equal(messageBytes(trees[2]!, 100_000), undefined, "over the limit: streamed");
   const withStream = leaf("Content-Type: image/png\r\n", {
@@ -220,4 +222,36 @@ test("a byte stream (a file) is read into one reused buffer and arrives intact",
   const parsed = await parse(await collect(composed.body));
   assert.deepEqual(new Uint8Array(parsed.attachments[0]!.content), content);
   assert.ok(views >= 20, `${views} reads`);
+});
+
+test("the size of a composed message is exact, file attachments included", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const sizes = [0, 1, 56, 57, 58, 1000, 700_001];
+    const attachments = await Promise.all(sizes.map(async (size, i) => {
+      const path = `${dir}/file-${i}.bin`;
+      await Deno.writeFile(path, pseudoRandomBytes(size, i + 1));
+      return { filename: `file-${i}.bin`, content: { path } };
+    }));
+    for (
+      const message of [
+        { ...base, attachments },
+        { ...base, attachments: attachments.slice(-1) },
+        { ...base, html: "<p>Hi</p>", subject: "Zoë", attachments: attachments.slice(0, 1) },
+        { from: "ann@example.com", to: "bob@example.com", attachments: attachments.slice(3, 4) },
+      ]
+    ) {
+      const composed = await composeMessage(message);
+      const bytes = await collect(composed.body);
+      assert.equal(composed.size, bytes.length);
+    }
+    const unknown = await composeMessage({
+      ...base,
+      attachments: [{ filename: "s.bin", content: new Blob(["abc"]).stream() }],
+    });
+    assert.equal(unknown.size, undefined, "a caller's stream has no known size");
+    await unknown.body.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

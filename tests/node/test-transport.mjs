@@ -367,12 +367,13 @@ test("nodeOpenFile() streams a file and closes it at the end and on cancel", asy
     for (let i = 0; i < content.length; i++) content[i] = (i * 7) % 256;
     writeFileSync(path, content);
 
-    const stream = await nodeOpenFile(path);
+    const { stream, size } = await nodeOpenFile(path);
+    assert.equal(size, content.length);
     const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
     assert.deepEqual(bytes, content);
     assert.equal(openDescriptors(path) ?? 0, 0);
 
-    const reader = (await nodeOpenFile(path)).getReader();
+    const reader = (await nodeOpenFile(path)).stream.getReader();
     const first = await reader.read();
     assert.equal(Object.getPrototypeOf(first.value), Uint8Array.prototype);
     if (openDescriptors(path) !== undefined) assert.equal(openDescriptors(path), 1);

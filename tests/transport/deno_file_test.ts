@@ -16,7 +16,8 @@ async function withTempFile(bytes: Uint8Array, fn: (path: string) => Promise<voi
 test("denoOpenFile() streams a file of several chunks whole, and closes it at the end", async () => {
   const bytes = pseudoRandomBytes(1_300_000, 5);
   await withTempFile(bytes, async (path) => {
-    const stream = await denoOpenFile(path);
+    const { stream, size } = await denoOpenFile(path);
+    assert.equal(size, bytes.length);
     const read = new Uint8Array(await new Response(stream).arrayBuffer());
     assert.equal(read.length, bytes.length);
     assert.deepEqual(read, bytes);
@@ -25,7 +26,7 @@ test("denoOpenFile() streams a file of several chunks whole, and closes it at th
 
 test("denoOpenFile() closes the file when the stream is cancelled", async () => {
   await withTempFile(pseudoRandomBytes(2_000_000, 6), async (path) => {
-    const reader = (await denoOpenFile(path)).getReader();
+    const reader = (await denoOpenFile(path)).stream.getReader();
     const first = await reader.read();
     assert.equal(first.done, false);
     await reader.cancel();
