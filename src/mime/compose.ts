@@ -513,11 +513,10 @@ export async function composeForSending(
   options: ComposeOptions,
 ): Promise<Omit<ComposedMessage, "body"> & { body: Uint8Array | ReadableStream<Uint8Array> }> {
   const { root, ...composed } = await composeParts(message, options);
-  return {
-    ...composed,
-    body: messageBytes(root, IN_MEMORY_LIMIT) ?? streamMessage(root),
-    size: messageSize(root),
-  };
+  const bytes = messageBytes(root, IN_MEMORY_LIMIT);
+  return bytes
+    ? { ...composed, body: bytes, size: bytes.length }
+    : { ...composed, body: streamMessage(root), size: messageSize(root) };
 }
 
 async function composeParts(
