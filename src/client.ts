@@ -508,8 +508,7 @@ export class SmtpClient implements AsyncDisposable {
       mailParams,
       rcptParams,
       body,
-      // Binary MIME goes byte for byte: no line end is touched.
-      crlfLineEnds: message.crlfLineEnds || message.binary,
+      keepLineEnds: message.crlfLineEnds || message.binary,
     }, {
       progress,
       turn,

@@ -6,6 +6,7 @@
  */
 
 import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./_base64.ts";
+import { utf8Length } from "./_text.ts";
 
 /** The body of a leaf part. */
 export type PartBody =
@@ -156,15 +157,50 @@ function* memoryBody(body: Exclude<PartBody, { kind: "base64-stream" }>): Genera
   yield base64.end();
 }
 
-/** Bytes a part tree held entirely in memory encodes to, about; `Infinity` if it has a stream. */
-function encodedSize(part: Part): number {
+/** What serialising a part comes to. */
+interface Measure {
+  /** Its length in bytes. */
+  readonly size: number;
+  /** Whether its last non-empty piece ends with CRLF (else the message gets one more). */
+  readonly endsWithCrlf: boolean;
+  /** Whether every body is in memory (no stream to read). */
+  readonly inMemory: boolean;
+}
+
+/** Measures a part tree; `undefined` when a stream's size is not known. */
+function measure(part: Part): Measure | undefined {
+  const head = utf8Length(part.headers) + 2;
   if ("children" in part) {
-    return part.children.reduce((n, child) => n + encodedSize(child), part.headers.length);
+    const boundary = part.boundary.length;
+    let size = head;
+    let inMemory = true;
+    for (let i = 0; i < part.children.length; i++) {
+      const child = measure(part.children[i]!);
+      if (child === undefined) return undefined;
+      size += (i === 0 ? boundary + 4 : boundary + 6) + child.size;
+      inMemory &&= child.inMemory;
+    }
+    return { size: size + boundary + 6, endsWithCrlf: false, inMemory };
   }
   const body = part.body;
-  if (body.kind === "base64-stream") return Infinity;
-  return part.headers.length +
-    (body.kind === "base64" ? body.bytes.length * 1.4 : body.bytes.length);
+  if (body.kind === "encoded") {
+    const n = body.bytes.length;
+    const crlf = n >= 2 && body.bytes[n - 2] === 0x0d && body.bytes[n - 1] === 0x0a;
+    return { size: head + n, endsWithCrlf: n === 0 || crlf, inMemory: true };
+  }
+  const n = body.kind === "base64" ? body.bytes.length : body.size;
+  if (n === undefined) return undefined;
+  // Base64 lines are joined by CRLF, with none after the last.
+  return {
+    size: head + wrappedLength(n, false),
+    endsWithCrlf: n === 0,
+    inMemory: !("stream" in body),
+  };
+}
+
+/** The whole message's length: the tree's, and the CRLF that ends the message if needed. */
+function totalSize(measured: Measure): number {
+  return measured.size + (measured.endsWithCrlf ? 0 : 2);
 }
 
 /**
@@ -172,65 +208,61 @@ function encodedSize(part: Part): number {
  * when a stream's size is not known.
  */
 export function messageSize(root: Part): number | undefined {
-  const measured = partSize(root);
-  if (measured === undefined) return undefined;
-  return measured.size + (measured.endsWithCrlf ? 0 : 2);
+  const measured = measure(root);
+  return measured && totalSize(measured);
 }
 
-/** A part's serialised size, and whether its last non-empty piece ends with CRLF. */
-function partSize(part: Part): { size: number; endsWithCrlf: boolean } | undefined {
-  const head = encoder.encode(part.headers).length + 2;
-  if ("children" in part) {
-    const boundary = part.boundary.length;
-    let size = head;
-    for (let i = 0; i < part.children.length; i++) {
-      const child = partSize(part.children[i]!);
-      if (child === undefined) return undefined;
-      size += (i === 0 ? boundary + 4 : boundary + 6) + child.size;
-    }
-    return { size: size + boundary + 6, endsWithCrlf: false };
-  }
-  const body = part.body;
-  if (body.kind === "encoded") {
-    const n = body.bytes.length;
-    const crlf = n >= 2 && body.bytes[n - 2] === 0x0d && body.bytes[n - 1] === 0x0a;
-    return { size: head + n, endsWithCrlf: n === 0 || crlf };
-  }
-  const n = body.kind === "base64" ? body.bytes.length : body.size;
-  if (n === undefined) return undefined;
-  // Base64 lines are joined by CRLF, with none after the last.
-  return { size: head + wrappedLength(n, false), endsWithCrlf: n === 0 };
-}
-
-/** Appends the encoded pieces of a part tree held in memory. */
-function collectPart(part: Part, out: Uint8Array[]): void {
-  out.push(encoder.encode(part.headers), CRLF);
+/** Writes a part tree held in memory into `out` at `offset`; returns the end offset. */
+function writePart(part: Part, out: Uint8Array, offset: number): number {
+  let o = offset + encoder.encodeInto(part.headers, out.subarray(offset)).written;
+  out.set(CRLF, o);
+  o += 2;
   if ("children" in part) {
     part.children.forEach((child, i) => {
-      out.push(encoder.encode(`${i === 0 ? "" : "\r\n"}--${part.boundary}\r\n`));
-      collectPart(child, out);
+      const delimiter = `${i === 0 ? "" : "\r\n"}--${part.boundary}\r\n`;
+      o += encoder.encodeInto(delimiter, out.subarray(o)).written;
+      o = writePart(child, out, o);
     });
-    out.push(encoder.encode(`\r\n--${part.boundary}--`));
-    return;
+    return o + encoder.encodeInto(`\r\n--${part.boundary}--`, out.subarray(o)).written;
   }
   if (part.body.kind === "base64-stream") throw new TypeError("A streamed part is not in memory");
-  for (const piece of memoryBody(part.body)) out.push(piece);
+  for (const piece of memoryBody(part.body)) {
+    out.set(piece, o);
+    o += piece.length;
+  }
+  return o;
 }
 
 /**
  * Serialises a part tree into one array, without a stream, when it reads no stream and comes
  * to at most `limit` bytes; otherwise returns `undefined` (stream it with
- * {@linkcode streamMessage}). Ends with CRLF, like the stream.
+ * {@linkcode streamMessage}). The bytes are those the stream would give.
  */
 export function messageBytes(root: Part, limit: number): Uint8Array | undefined {
-  const size = encodedSize(root);
-  if (size === Infinity || size > limit) return undefined;
-  const pieces: Uint8Array[] = [];
-  collectPart(root, pieces);
-  const last = pieces.findLast((piece) => piece.length > 0);
-  const n = last?.length ?? 0;
-  if (n < 2 || last![n - 2] !== 0x0d || last![n - 1] !== 0x0a) pieces.push(CRLF);
-  return concat(pieces, pieces.reduce((size, piece) => size + piece.length, 0));
+  const measured = measure(root);
+  return measured && bytesOf(root, measured, limit);
+}
+
+function bytesOf(root: Part, measured: Measure, limit: number): Uint8Array | undefined {
+  if (!measured.inMemory || totalSize(measured) > limit) return undefined;
+  const out = new Uint8Array(totalSize(measured));
+  const end = writePart(root, out, 0);
+  if (!measured.endsWithCrlf) out.set(CRLF, end);
+  return out;
+}
+
+/**
+ * The message as one array when it is in memory and at most `limit` bytes, else as a stream;
+ * with its size when known. The tree is measured once for both.
+ */
+export function messageBody(
+  root: Part,
+  limit: number,
+): { body: Uint8Array | ReadableStream<Uint8Array>; size: number | undefined } {
+  const measured = measure(root);
+  const bytes = measured && bytesOf(root, measured, limit);
+  if (bytes) return { body: bytes, size: bytes.length };
+  return { body: streamMessage(root), size: measured && totalSize(measured) };
 }
 
 /** Yields the encoded pieces of one part, depth first. */

@@ -16,6 +16,24 @@ export interface EncodedText {
   readonly bytes: Uint8Array;
 }
 
+/** The UTF-8 length of `text`, without encoding it (a lone surrogate counts as U+FFFD). */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      n += 1;
+    } else if (c <= 0xdbff && c >= 0xd800 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a surrogate pair: 4 bytes for 2 code units
+      i++;
+    } else {
+      n += 2; // 3 bytes, U+FFFD for a lone surrogate included
+    }
+  }
+  return n;
+}
+
 /** Turns every line end (CRLF, bare CR, bare LF) into CRLF. */
 export function normalizeLineEnds(text: string): string {
   return text.replace(/\r\n|\r|\n/g, "\r\n");

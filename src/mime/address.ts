@@ -9,6 +9,7 @@
  */
 
 import { encodeWords } from "./_encoded_words.ts";
+import { utf8Length } from "./_text.ts";
 
 /** An address as users give it: `"Name" <a@b>`, `a@b`, or an object. */
 export type AddressInput = string | { readonly name?: string; readonly address: string };
@@ -69,24 +70,6 @@ function splitAddress(address: string, original: string): { local: string; domai
   if (splitCache.size >= SPLIT_CACHE_SIZE) splitCache.clear();
   splitCache.set(address, split);
   return split;
-}
-
-/** The UTF-8 length of `text`, without encoding it. */
-function utf8Length(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) {
-      n += 1;
-    } else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 2; // a surrogate pair: 4 bytes for 2 code units
-      i++;
-    } else {
-      n += 2;
-    }
-  }
-  return n;
 }
 
 function checkAndSplitAddress(

@@ -30,7 +30,7 @@ import {
 } from "./_headers.ts";
 import {
   type LeafPart,
-  messageBytes,
+  messageBody,
   messageSize,
   type Part,
   type PartBody,
@@ -513,10 +513,7 @@ export async function composeForSending(
   options: ComposeOptions,
 ): Promise<Omit<ComposedMessage, "body"> & { body: Uint8Array | ReadableStream<Uint8Array> }> {
   const { root, ...composed } = await composeParts(message, options);
-  const bytes = messageBytes(root, IN_MEMORY_LIMIT);
-  return bytes
-    ? { ...composed, body: bytes, size: bytes.length }
-    : { ...composed, body: streamMessage(root), size: messageSize(root) };
+  return { ...composed, ...messageBody(root, IN_MEMORY_LIMIT) };
 }
 
 async function composeParts(

@@ -22,24 +22,25 @@ const ONE_DOT = new Uint8Array([DOT]);
  */
 export class DataEncoder {
   readonly #dotStuffing: boolean;
-  readonly #crlfLineEnds: boolean;
+  readonly #keepLineEnds: boolean;
   #lineStart = true;
   #pendingCR = false;
 
   /**
    * @param dotStuffing True for DATA, false for BDAT (which only needs CRLF line ends).
-   * @param crlfLineEnds True when the input has no bare CR or LF (every line ends in CRLF).
+   * @param keepLineEnds True to leave line ends as they are: the input's lines end in CRLF
+   *   already, or the input is binary MIME (BDAT only).
    */
-  constructor(dotStuffing: boolean, crlfLineEnds = false) {
+  constructor(dotStuffing: boolean, keepLineEnds = false) {
     this.#dotStuffing = dotStuffing;
-    this.#crlfLineEnds = crlfLineEnds;
+    this.#keepLineEnds = keepLineEnds;
   }
 
   /** Encodes one chunk. The result may be the input itself when nothing needed changing. */
   push(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
     if (n === 0) return chunk;
-    if (this.#crlfLineEnds) return this.#dotStuffing ? this.#stuffDots(chunk) : chunk;
+    if (this.#keepLineEnds) return this.#dotStuffing ? this.#stuffDots(chunk) : chunk;
     const out = new Uint8Array(n * 2 + 2);
     let o = 0;
     let i = 0;

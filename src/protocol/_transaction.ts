@@ -22,8 +22,11 @@ export interface TransactionInput {
   readonly mailParams: commands.Parameters;
   readonly rcptParams: (address: string) => commands.Parameters;
   readonly body: Uint8Array | ReadableStream<Uint8Array>;
-  /** True when every line of the body ends in CRLF already (composed messages). */
-  readonly crlfLineEnds: boolean;
+  /**
+   * True when the body's line ends go as they are: CRLF already (composed messages) or binary
+   * MIME. Otherwise bare CR and LF become CRLF.
+   */
+  readonly keepLineEnds: boolean;
 }
 
 /**
@@ -266,7 +269,7 @@ async function sendWithData(
     throw new SmtpReplyError("Message data refused", "data", "DATA", dataReply);
   }
 
-  const data = new DataEncoder(true, input.crlfLineEnds);
+  const data = new DataEncoder(true, input.keepLineEnds);
   const batch = new Batch();
   settings.progress.dataStarted = true;
   for await (const chunk of chunksOf(input.body)) {
@@ -341,7 +344,7 @@ async function sendWithBdat(
     unread++;
   };
 
-  const crlf = new DataEncoder(false, input.crlfLineEnds);
+  const crlf = new DataEncoder(false, input.keepLineEnds);
   const body = new Batch();
   let finalReply: SmtpReply | undefined;
   let stopped = false;

@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { test } from "../_helpers/test.ts";
+import { utf8Length } from "../../src/mime/_text.ts";
 import {
   type AddressInput,
   composeMessage,
@@ -411,4 +412,14 @@ test("a list of 100,000 addresses is parsed and composed in linear time", async 
     return await collect(composed.body);
   });
   assertFieldSyntax(assertSafeMessage(bytes));
+});
+
+test("utf8Length() counts what TextEncoder writes, lone surrogates included", () => {
+  const encoder = new TextEncoder();
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 60 }), (text) => {
+      assert.equal(utf8Length(text), encoder.encode(text).length);
+    }),
+    { numRuns: 2000 },
+  );
 });
