@@ -18,6 +18,13 @@ import {
 
 const raw = "From: a@example.com\r\nTo: b@example.com\r\nSubject: Test\r\n\r\nHello\r\n";
 const envelope = { from: "a@example.com", to: ["b@example.com"] };
+/** Connects over STARTTLS to a loopback smtp-server, trusting the test CA. */
+const connectVerified = (server: { port: number }) =>
+  SmtpClient.connect({
+    hostname: "localhost",
+    port: server.port,
+    tlsOptions: { caCerts: [testCa] },
+  });
 const plain = (port: number) => ({ hostname: "127.0.0.1", port, tls: "none" as const });
 
 /** Answers one pipelined MAIL, RCPTs and DATA, then the data; returns the data. */
@@ -62,11 +69,7 @@ test("send() pipelines MAIL, every RCPT and DATA in one write", async () => {
 
 test("send() reports each rejected recipient with its codes", async () => {
   await using server = await startSmtpServer({ rejectRecipients: ["nobody@example.com"] });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   const result = await client.send({
     raw,
     envelope: { from: "a@example.com", to: ["b@example.com", "nobody@example.com"] },
@@ -80,11 +83,7 @@ test("send() reports each rejected recipient with its codes", async () => {
 
 test("send() with rejectOnPartialFailure rejects after sending to the others", async () => {
   await using server = await startSmtpServer({ rejectRecipients: ["nobody@example.com"] });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await assert.rejects(
     client.send({
       raw,
@@ -101,11 +100,7 @@ test("send() with no accepted recipient sends nothing and resets", async () => {
   await using server = await startSmtpServer({
     rejectRecipients: ["x@example.com", "y@example.com"],
   });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await assert.rejects(
     client.send({
       raw,
@@ -202,11 +197,7 @@ test("send() streams a large body in several BDAT chunks", async () => {
 
 test("send() refuses a message over the server's SIZE limit before MAIL", async () => {
   await using server = await startSmtpServer({ size: 100 });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await assert.rejects(
     client.send({
       raw: raw + "x".repeat(200),
@@ -222,11 +213,7 @@ test("send() declares BODY=8BITMIME for 8-bit content, and composes 7-bit withou
   const message = { from: "a@example.com", to: "b@example.com", subject: "Grüße", text: "Grüße" };
   {
     await using server = await startSmtpServer();
-    await using client = await SmtpClient.connect({
-      hostname: "localhost",
-      port: server.port,
-      tlsOptions: { caCerts: [testCa] },
-    });
+    await using client = await connectVerified(server);
     await client.send({ raw: "Subject: x\r\n\r\nGrüße\r\n", envelope });
     await client.send({ raw, envelope });
     await client.send(message);
@@ -237,11 +224,7 @@ test("send() declares BODY=8BITMIME for 8-bit content, and composes 7-bit withou
     assert.match(composed!.text, /^Content-Transfer-Encoding: 8bit\r$/m);
   }
   await using server = await startSmtpServer({ hide8BITMIME: true });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await client.send(message);
   const [composed] = server.received;
   assert.equal(composed!.mailArgs.BODY, undefined);
@@ -312,11 +295,7 @@ test("a composed message with a file attachment declares its exact SIZE, and one
       attachments: [{ filename: name, content: { path: `${dir}/${name}` } }],
     });
     await using server = await startSmtpServer({ size: 200_000 });
-    await using client = await SmtpClient.connect({
-      hostname: "localhost",
-      port: server.port,
-      tlsOptions: { caCerts: [testCa] },
-    });
+    await using client = await connectVerified(server);
     await assert.rejects(
       client.send(withFile("large.bin")),
       (error: unknown) => error instanceof SmtpUnsupportedError && error.extension === "SIZE",
@@ -332,11 +311,7 @@ test("a composed message with a file attachment declares its exact SIZE, and one
 
 test("send() negotiates SMTPUTF8 for internationalised addresses", async () => {
   await using server = await startSmtpServer();
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await client.send({ raw, envelope: { from: "a@example.com", to: ["用户@例子.example"] } });
   assert.deepEqual(server.received[0]!.to, ["用户@例子.example"]);
   assert.equal(server.received[0]!.mailArgs.SMTPUTF8, true);
@@ -359,11 +334,7 @@ test("send() fails clearly when SMTPUTF8 is needed but not offered", async () =>
 
 test("send() passes DSN parameters as the server sees them", async () => {
   await using server = await startSmtpServer({ hideDSN: false });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   await client.send({ raw, envelope: { from: "a@example.com", to: ["b@example.com"] } }, {
     dsn: { ret: "HDRS", envid: "id+42", notify: ["SUCCESS", "FAILURE"], orcpt: true },
   });
@@ -377,11 +348,7 @@ test("send() passes DSN parameters as the server sees them", async () => {
 test("send() with requireTls sends REQUIRETLS, and refuses when it is not offered", async () => {
   await using server = await startSmtpServer({ hideREQUIRETLS: false });
   {
-    await using client = await SmtpClient.connect({
-      hostname: "localhost",
-      port: server.port,
-      tlsOptions: { caCerts: [testCa] },
-    });
+    await using client = await connectVerified(server);
     await client.send({ raw, envelope }, { requireTls: true });
     assert.equal(server.received[0]!.mailArgs.REQUIRETLS, true);
   }
@@ -395,11 +362,7 @@ test("send() with requireTls sends REQUIRETLS, and refuses when it is not offere
 
 test("send() refuses bad DSN options before the network", async () => {
   await using server = await startSmtpServer();
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   assert.throws(() => client.send({ raw, envelope }, { dsn: { envid: "a\r\nRCPT" } }), TypeError);
   assert.throws(
     () => client.send({ raw, envelope }, { dsn: { notify: ["NEVER", "SUCCESS"] as never } }),
@@ -415,11 +378,7 @@ test("100 messages over one connection", async () => {
       callback();
     },
   });
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   for (let i = 0; i < 100; i++) {
     await client.send({
       raw: raw + `n=${i}\r\n`,
@@ -432,11 +391,7 @@ test("100 messages over one connection", async () => {
 
 test("concurrent send() calls are queued, never interleaved", async () => {
   await using server = await startSmtpServer();
-  await using client = await SmtpClient.connect({
-    hostname: "localhost",
-    port: server.port,
-    tlsOptions: { caCerts: [testCa] },
-  });
+  await using client = await connectVerified(server);
   const results = await Promise.all(
     Array.from(
       { length: 20 },
