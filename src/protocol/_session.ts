@@ -75,10 +75,13 @@ function tick(): void {
       new DOMException(`Timed out after ${deadline.timeoutMs} ms`, "TimeoutError"),
     );
   }
-  if (deadlines.size === 0) {
-    clearInterval(ticker);
-    ticker = undefined;
-  }
+  stopTickerIfIdle();
+}
+
+function stopTickerIfIdle(): void {
+  if (deadlines.size > 0 || ticker === undefined) return;
+  clearInterval(ticker);
+  ticker = undefined;
 }
 
 /** Runs `fn` with a signal that aborts on the caller's signal or after `timeoutMs`. */
@@ -110,10 +113,7 @@ export async function withDeadline<T>(
     throw error;
   } finally {
     deadlines.delete(deadline);
-    if (deadlines.size === 0 && ticker !== undefined) {
-      clearInterval(ticker);
-      ticker = undefined;
-    }
+    stopTickerIfIdle();
   }
 }
 
