@@ -8,7 +8,6 @@ import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation, AuthOptions } from "./auth/types.ts";
 import {
   SmtpConnectionError,
-  SmtpError,
   SmtpProtocolError,
   SmtpRecipientsError,
   SmtpReplyError,
@@ -20,15 +19,50 @@ import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { Capabilities } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
-import { isCollateral, Session, type Wait } from "./protocol/_session.ts";
+import { Session, type Wait } from "./protocol/_session.ts";
 import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
 import { envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
-import { composeForSending } from "./mime/compose.ts";
+import { type Failure, mayRetry, reportedError } from "./delivery.ts";
+import { Outgoing, type PreparedMessage } from "./outgoing.ts";
 import { defaultTransport, openFile } from "./transport/default.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
 export { Capabilities } from "./protocol/_capabilities.ts";
+
+/** How many times the client itself sends a message again after it was not sent. */
+const CLIENT_RETRIES = 1;
+
+/** How one attempt ended: what the server accepted, or how far it got and why it stopped. */
+export type AttemptOutcome =
+  | { readonly ok: true; readonly result: SendResult }
+  | { readonly ok: false; readonly failure: Failure };
+
+/**
+ * The result of a sent message, or the error that `rejectOnPartialFailure` asks for when some
+ * recipients refused it (the message was delivered to the others all the same).
+ */
+export function finishSend(result: SendResult, options: SendOptions): SendResult {
+  if (options.rejectOnPartialFailure && result.rejected.length > 0) {
+    throw new SmtpRecipientsError(
+      `Message sent, but ${result.rejected.length} of ` +
+        `${result.accepted.length + result.rejected.length} recipients were refused`,
+      result.accepted,
+      result.rejected,
+    );
+  }
+  return result;
+}
+
+/**
+ * One attempt to send `outgoing` over `client`, without the client's own retry: for
+ * {@linkcode SmtpPool}, which retries by the same rules on another connection.
+ */
+export let attemptSend: (
+  client: SmtpClient,
+  outgoing: Outgoing,
+  options: SendOptions,
+) => Promise<AttemptOutcome>;
 
 /** Transactions that may have written everything and still await replies on one connection. */
 const MAX_TRANSACTIONS_IN_FLIGHT = 32;
@@ -151,34 +185,10 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-/** A message ready for one transaction attempt. */
-interface PreparedMessage {
-  readonly from: string;
-  readonly to: readonly string[];
-  readonly body: Uint8Array | ReadableStream<Uint8Array>;
-  readonly eightBit: boolean;
-  /** True when a header address needs SMTPUTF8. */
-  readonly smtpUtf8: boolean;
-  readonly messageId?: string;
-  /** True when a fresh body can be prepared again for a retry. */
-  readonly replayable: boolean;
-  /** True when every line of the body ends in CRLF already (composed messages). */
-  readonly crlfLineEnds: boolean;
-  /** True for binary MIME: sent untouched with BDAT and `BODY=BINARYMIME`. */
-  readonly binary: boolean;
-  /** The body's size in bytes, when known without reading it. */
-  readonly size?: number | undefined;
-}
-
-function checkEnvelope(from: string, to: readonly string[]): void {
-  commands.assertEnvelopeAddress(from, "sender address");
-  if (to.length === 0) throw new TypeError("Cannot send message: the envelope has no recipient");
-  for (const address of to) commands.assertEnvelopeAddress(address, "recipient address");
-}
-
 const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
 
-function checkSendOptions(options: SendOptions): void {
+/** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
+export function checkSendOptions(options: SendOptions): void {
   const dsn = options.dsn;
   if (!dsn) return;
   if (dsn.ret !== undefined && dsn.ret !== "FULL" && dsn.ret !== "HDRS") {
@@ -196,15 +206,6 @@ function checkSendOptions(options: SendOptions): void {
       (notify.length === 1 && notify[0] === "NEVER" || notify.every((n) => NOTIFY.has(n)));
     if (!valid) throw new TypeError(`Invalid dsn.notify: ${JSON.stringify(notify)}`);
   }
-}
-
-/** A failure after which the same message may be tried once more on a fresh connection. */
-function isTransient(error: unknown, dataStarted: boolean): boolean {
-  if (isCollateral(error)) return true;
-  const beforeData = !dataStarted || (error instanceof SmtpError &&
-    (error.phase === "mail" || error.phase === "rcpt"));
-  if (error instanceof SmtpReplyError) return error.code === 421 && beforeData;
-  return error instanceof SmtpConnectionError && !error.outcomeUnknown && beforeData;
 }
 
 function isPositive(reply: SmtpReply): boolean {
@@ -232,15 +233,6 @@ function explainCertificateProblem(error: SmtpTlsError, options: ResolvedOptions
     return `${server} is self-signed (trust it with tlsOptions.caCerts)`;
   }
   return `${server} is not signed by a trusted CA (add the CA with tlsOptions.caCerts)`;
-}
-
-function toBytes(raw: Uint8Array | string | ReadableStream<Uint8Array>) {
-  return typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
-}
-
-function hasEightBitBytes(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
-  return false;
 }
 
 function isAscii(text: string): boolean {
@@ -276,6 +268,10 @@ export class SmtpClient implements AsyncDisposable {
   #readTail: Promise<void> = Promise.resolve();
   #inFlight = new Set<Promise<void>>();
   #quitting: Promise<void> | undefined;
+
+  static {
+    attemptSend = (client, outgoing, options) => client.#sendOnce(outgoing, options);
+  }
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
     this.#session = session;
@@ -326,92 +322,58 @@ export class SmtpClient implements AsyncDisposable {
    */
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
-    if (options.envelope) checkEnvelope(options.envelope.from, options.envelope.to);
-    if ("raw" in message) {
-      const { raw } = message;
-      const envelope = options.envelope ?? message.envelope;
-      checkEnvelope(envelope.from, envelope.to);
-      const body = toBytes(raw);
-      const prepare = (): Promise<PreparedMessage> =>
-        Promise.resolve({
-          from: envelope.from,
-          to: envelope.to,
-          body,
-          // A stream is not read ahead to find out; bytes are.
-          eightBit: body instanceof Uint8Array && hasEightBitBytes(body),
-          smtpUtf8: false,
-          replayable: body instanceof Uint8Array,
-          crlfLineEnds: false,
-          binary: message.binary ?? false,
-        });
-      return this.#send(prepare, options, 1);
-    }
-    const prepare = async (capabilities: Capabilities): Promise<PreparedMessage> => {
-      const composed = await composeForSending(message, {
-        allow8bit: capabilities.has("8BITMIME"),
-        openFile,
-      });
-      const envelope = options.envelope ?? composed.envelope;
-      return {
-        from: envelope.from,
-        to: envelope.to,
-        body: composed.body,
-        eightBit: composed.eightBit,
-        smtpUtf8: composed.smtpUtf8,
-        messageId: composed.messageId,
-        replayable: true,
-        crlfLineEnds: true,
-        binary: false,
-        size: composed.size,
-      };
-    };
-    return this.#send(prepare, options, 1);
+    const outgoing = new Outgoing(message, options.envelope, openFile);
+    return this.#deliver(outgoing, options);
   }
 
-  async #send(
-    prepare: (capabilities: Capabilities) => Promise<PreparedMessage>,
-    options: SendOptions,
-    attempt: number,
-  ): Promise<SendResult> {
+  /** Attempts until the message is sent or the delivery rules say stop; at most one retry. */
+  async #deliver(outgoing: Outgoing, options: SendOptions): Promise<SendResult> {
+    try {
+      for (let attempt = 0;; attempt++) {
+        const outcome = await this.#sendOnce(outgoing, options);
+        if (outcome.ok) return finishSend(outcome.result, options);
+        const { failure } = outcome;
+        const retry = attempt < CLIENT_RETRIES && !options.signal?.aborted &&
+          mayRetry(failure, outgoing.replayable, "client");
+        if (!retry) throw reportedError(failure);
+        // The failed attempt's connection is closed already (a 421 or a broken connection).
+        this.#session.info(
+          `retrying on a new connection after: ${(failure.error as Error).message}`,
+        );
+      }
+    } finally {
+      await outgoing.release();
+    }
+  }
+
+  /** One attempt in its turn; rejects at once when `options.signal` aborts. */
+  #sendOnce(outgoing: Outgoing, options: SendOptions): Promise<AttemptOutcome> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
     options.signal?.throwIfAborted();
-    const scheduled = this.#schedule((turn) => this.#attempt(prepare, options, attempt, turn));
-    const outcome = await abortable(scheduled, options.signal);
-    if ("result" in outcome) return outcome.result;
-    // A transient failure before any data: once more, on a fresh connection, in a new turn.
-    return await this.#send(prepare, options, attempt + 1);
+    const scheduled = this.#schedule((turn) => this.#attempt(outgoing, options, turn));
+    return abortable(scheduled, options.signal);
   }
 
-  async #attempt(
-    prepare: (capabilities: Capabilities) => Promise<PreparedMessage>,
-    options: SendOptions,
-    attempt: number,
-    turn: Turn,
-  ): Promise<{ result: SendResult } | { retry: unknown }> {
-    options.signal?.throwIfAborted();
-    if (this.#session.closed) {
-      await turn.ready.catch(() => {});
-      await this.#reconnect(options.signal);
-    }
-    const session = this.#session;
-    const message = await prepare(this.#capabilities);
-    const progress = { dataStarted: false };
+  async #attempt(outgoing: Outgoing, options: SendOptions, turn: Turn): Promise<AttemptOutcome> {
+    let outcome: AttemptOutcome;
     try {
-      return { result: await this.#transaction(session, message, options, progress, turn) };
-    } catch (error) {
-      const retry = attempt === 1 && isTransient(error, progress.dataStarted) &&
-        (message.replayable || !progress.dataStarted) && !options.signal?.aborted;
-      // A caller's stream that was never read is sent as it is on the retry; a composed one is
-      // prepared afresh, so the unread one is released here (it may hold open files).
-      const keepBody = retry && !message.replayable;
-      if (message.body instanceof ReadableStream && !progress.dataStarted && !keepBody) {
-        await message.body.cancel().catch(() => {});
+      options.signal?.throwIfAborted();
+      if (this.#session.closed) {
+        await turn.ready.catch(() => {});
+        // The new connection serves every queued send, so one send's abort does not stop it
+        // (the aborted send has left already): the connect timeouts bound it.
+        await this.#reconnect(undefined);
+        options.signal?.throwIfAborted();
       }
-      if (!retry) throw error;
-      session.close();
-      session.info(`retrying on a new connection after: ${(error as Error).message}`);
-      return { retry: error };
+      const message = await outgoing.prepare(this.#capabilities);
+      outcome = await this.#transaction(this.#session, message, options, turn).catch(
+        (error) => ({ ok: false, failure: { stage: "unsent", error } } as const),
+      );
+      await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
+    } catch (error) {
+      outcome = { ok: false, failure: { stage: "unsent", error } };
     }
+    return outcome;
   }
 
   async #reconnect(signal: AbortSignal | undefined): Promise<void> {
@@ -424,9 +386,8 @@ export class SmtpClient implements AsyncDisposable {
     session: Session,
     message: PreparedMessage,
     options: SendOptions,
-    progress: { dataStarted: boolean },
     turn: Turn,
-  ): Promise<SendResult> {
+  ): Promise<AttemptOutcome> {
     const caps = this.#capabilities;
     const { body } = message;
     const utf8 = message.smtpUtf8 || needsSmtpUtf8(message.from) ||
@@ -466,7 +427,15 @@ export class SmtpClient implements AsyncDisposable {
         );
       }
       mailParams.push(["BODY", "BINARYMIME"]);
-    } else if (message.eightBit && caps.has("8BITMIME")) {
+    } else if (message.eightBit) {
+      if (!caps.has("8BITMIME")) {
+        throw new SmtpUnsupportedError(
+          "Cannot send a raw message with 8-bit bytes: the server does not offer 8BITMIME " +
+            "(encode the message as 7-bit, or compose it and let postie choose the encoding)",
+          "mail",
+          "8BITMIME",
+        );
+      }
       mailParams.push(["BODY", "8BITMIME"]);
     }
     if (utf8 || anyNonAscii) mailParams.push(["SMTPUTF8", undefined]);
@@ -502,32 +471,27 @@ export class SmtpClient implements AsyncDisposable {
       }
       return params;
     };
-    const result = await runTransaction(session, {
+    const outcome = await runTransaction(session, {
       from,
       to,
       mailParams,
       rcptParams,
       body,
+      ownsBody: message.ownsBody,
       keepLineEnds: message.crlfLineEnds || message.binary,
     }, {
-      progress,
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking,
       timeouts: this.#options.timeouts,
       signal: options.signal,
     });
-    if (options.rejectOnPartialFailure && result.rejected.length > 0) {
-      throw new SmtpRecipientsError(
-        `Message sent, but ${result.rejected.length} of ${to.length} recipients were refused`,
-        result.accepted,
-        result.rejected,
-      );
-    }
+    if (!outcome.ok) return outcome;
     const envelope = { from: message.from, to: message.to };
-    return message.messageId
-      ? { envelope, messageId: message.messageId, ...result }
-      : { envelope, ...result };
+    const result = message.messageId
+      ? { envelope, messageId: message.messageId, ...outcome.result }
+      : { envelope, ...outcome.result };
+    return { ok: true, result };
   }
 
   /**

@@ -21,22 +21,42 @@ export type SmtpPhase =
   | "quit"
   | "command";
 
+/** The options every {@linkcode SmtpError} takes: a cause, and whether the outcome is known. */
+export interface SmtpErrorOptions extends ErrorOptions {
+  /**
+   * True when the message may have been delivered: the whole message was sent and the
+   * connection then failed before the server's reply to it.
+   * @default {false}
+   */
+  readonly outcomeUnknown?: boolean;
+}
+
 /** Base class of every error that comes from talking to an SMTP server. */
 export class SmtpError extends Error {
   /** The step of the session that failed. */
   readonly phase: SmtpPhase;
+  /**
+   * Whether the server may hold the message after this failure. `false`: the message was not
+   * delivered (nothing of it reached the server's queue), whatever else went wrong. `true`: the
+   * whole message, with its terminating `.` or `BDAT ... LAST`, had been sent when the
+   * connection broke, timed out or was aborted, before the server's reply to it: the server
+   * may have accepted it. postie never sends such a message again on its own; check the
+   * Message-ID on the receiving side before resending.
+   */
+  readonly outcomeUnknown: boolean;
 
   /**
    * Creates the error.
    *
    * @param message What failed.
    * @param phase The step of the session that failed.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, and whether the outcome is unknown.
    */
-  constructor(message: string, phase: SmtpPhase, options?: ErrorOptions) {
+  constructor(message: string, phase: SmtpPhase, options?: SmtpErrorOptions) {
     super(message, options);
     this.name = "SmtpError";
     this.phase = phase;
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 
@@ -132,26 +152,15 @@ export class SmtpRecipientsError extends SmtpError {
 /** The connection could not be opened, or broke while in use. */
 export class SmtpConnectionError extends SmtpError {
   /**
-   * True when the connection broke after the whole message was sent and before the server
-   * answered: the message may or may not have been accepted.
-   */
-  readonly outcomeUnknown: boolean;
-
-  /**
    * Creates the error.
    *
    * @param message What failed.
    * @param phase The step of the session that failed.
    * @param options The cause, and whether the outcome of a sent message is unknown.
    */
-  constructor(
-    message: string,
-    phase: SmtpPhase,
-    options?: ErrorOptions & { outcomeUnknown?: boolean },
-  ) {
+  constructor(message: string, phase: SmtpPhase, options?: SmtpErrorOptions) {
     super(message, phase, options);
     this.name = "SmtpConnectionError";
-    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 
@@ -180,9 +189,14 @@ export class SmtpTimeoutError extends SmtpError {
    * @param message What timed out.
    * @param phase The step of the session that timed out.
    * @param timeoutMs The time limit that ran out.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, and whether the outcome is unknown.
    */
-  constructor(message: string, phase: SmtpPhase, timeoutMs: number, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    phase: SmtpPhase,
+    timeoutMs: number,
+    options?: SmtpErrorOptions,
+  ) {
     super(message, phase, options);
     this.name = "SmtpTimeoutError";
     this.timeoutMs = timeoutMs;
@@ -196,9 +210,9 @@ export class SmtpProtocolError extends SmtpError {
    *
    * @param message What was wrong.
    * @param phase The step of the session in which it happened.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, and whether the outcome is unknown.
    */
-  constructor(message: string, phase: SmtpPhase, options?: ErrorOptions) {
+  constructor(message: string, phase: SmtpPhase, options?: SmtpErrorOptions) {
     super(message, phase, options);
     this.name = "SmtpProtocolError";
   }

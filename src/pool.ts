@@ -6,15 +6,23 @@
  * @module
  */
 
-import { SmtpClient } from "./client.ts";
+import {
+  type AttemptOutcome,
+  attemptSend,
+  checkSendOptions,
+  finishSend,
+  SmtpClient,
+} from "./client.ts";
+import { isTransient, mayRetry, reportedError } from "./delivery.ts";
 import {
   SmtpAuthError,
   SmtpConnectionError,
   SmtpRecipientsError,
   SmtpReplyError,
-  SmtpTimeoutError,
   SmtpUnsupportedError,
 } from "./errors.ts";
+import { Outgoing } from "./outgoing.ts";
+import { openFile } from "./transport/default.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { SendResult } from "./types.ts";
 
@@ -112,12 +120,13 @@ const MAX_RETRY_DELAY_MS = 10_000;
 /** One send or borrow, from the moment it is accepted until it settles. */
 interface Job {
   readonly kind: "send" | "borrow";
+  /** A borrow's function, or one attempt of a send (with the failure, if any, as a value). */
   readonly run: (client: SmtpClient) => Promise<unknown>;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly signal: AbortSignal | undefined;
-  /** Whether the message can be sent again after a failed attempt. */
-  readonly replayable: boolean;
+  /** A send's message: it knows whether it can still be sent again. */
+  readonly outgoing: Outgoing | undefined;
   /** Failed attempts so far. */
   attempts: number;
   /** The timer of a retry delay, while the job waits for it. */
@@ -161,41 +170,6 @@ function checkDuration(name: string, value: number | undefined, min: number) {
   if (!(Number.isFinite(value) && value >= min)) {
     throw new RangeError(`Invalid ${name}: must be a number of at least ${min}, got ${value}`);
   }
-}
-
-function isStream(value: unknown): boolean {
-  return typeof ReadableStream !== "undefined" && value instanceof ReadableStream;
-}
-
-/** Whether a failed attempt can be repeated without losing or mangling the body. */
-function isReplayable(message: PoolMessage): boolean {
-  if ("raw" in message) return !isStream(message.raw);
-  return !(message.attachments ?? []).some((attachment) => isStream(attachment.content));
-}
-
-const CONNECT_PHASES = new Set(["connect", "tls", "greeting", "ehlo", "starttls", "auth"]);
-
-/**
- * Whether a failure is worth another attempt on a fresh connection: nothing reached the
- * recipients and the server (or the network) may well do better next time.
- */
-function isTransient(error: unknown): boolean {
-  if (error instanceof SmtpRecipientsError) {
-    // Every recipient refused, each with a 4xx: nothing was sent (greylisting, rate limits).
-    return error.accepted.length === 0 && error.rejected.length > 0 &&
-      error.rejected.every((r) => r.reply.code >= 400 && r.reply.code < 500);
-  }
-  if (error instanceof SmtpReplyError) {
-    if (error.code === 421) return error.phase !== "data";
-    const temporary = error.code >= 400 && error.code < 500;
-    return temporary &&
-      (CONNECT_PHASES.has(error.phase) || error.phase === "mail" || error.phase === "rcpt");
-  }
-  if (error instanceof SmtpConnectionError) return !error.outcomeUnknown;
-  if (error instanceof SmtpTimeoutError) {
-    return error.phase === "connect" || error.phase === "greeting";
-  }
-  return false;
 }
 
 /** Whether the connection is still fit for other messages after this failure. */
@@ -324,11 +298,23 @@ export class SmtpPool implements AsyncDisposable {
    * @returns What the server accepted.
    */
   send(message: PoolMessage, options: SendOptions = {}): Promise<SendResult> {
+    let outgoing: Outgoing;
+    try {
+      checkSendOptions(options);
+      outgoing = new Outgoing(message, options.envelope, openFile);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#enqueue<SendResult>(
       "send",
-      (client) => client.send(message, options),
+      async (client) => {
+        const outcome = await attemptSend(client, outgoing, options);
+        return outcome.ok
+          ? { ok: true, result: finishSend(outcome.result, options) } as const
+          : outcome;
+      },
       options.signal,
-      isReplayable(message),
+      outgoing,
     );
   }
 
@@ -344,7 +330,7 @@ export class SmtpPool implements AsyncDisposable {
     fn: (client: SmtpClient) => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    return this.#enqueue<T>("borrow", fn, options.signal, false);
+    return this.#enqueue<T>("borrow", fn, options.signal, undefined);
   }
 
   /**
@@ -363,9 +349,9 @@ export class SmtpPool implements AsyncDisposable {
 
   #enqueue<T>(
     kind: Job["kind"],
-    run: (client: SmtpClient) => Promise<T>,
+    run: (client: SmtpClient) => Promise<unknown>,
     signal: AbortSignal | undefined,
-    replayable: boolean,
+    outgoing: Outgoing | undefined,
   ): Promise<T> {
     if (this.#closing) {
       return Promise.reject(
@@ -380,7 +366,7 @@ export class SmtpPool implements AsyncDisposable {
         resolve: resolve as (value: unknown) => void,
         reject,
         signal,
-        replayable,
+        outgoing,
         attempts: 0,
         retryTimer: undefined,
         onAbort: undefined,
@@ -398,10 +384,11 @@ export class SmtpPool implements AsyncDisposable {
     });
   }
 
-  /** Settles a job and forgets its abort listener. */
+  /** Settles a job and forgets its abort listener; releases a message body never read. */
   #finish(job: Job, value: unknown, ok: boolean): void {
     if (job.onAbort) job.signal!.removeEventListener("abort", job.onAbort);
     job.onAbort = undefined;
+    void job.outgoing?.release();
     if (ok) job.resolve(value);
     else job.reject(value);
   }
@@ -494,7 +481,7 @@ export class SmtpPool implements AsyncDisposable {
   #onConnectFailure(error: unknown, round: number): void {
     if (round !== this.#connectRound) return; // this round was already counted
     this.#connectRound++;
-    const transient = isTransient(error);
+    const transient = isTransient({ stage: "unsent", error }, "pool");
     if (transient) {
       this.#connectPausedUntil = performance.now() +
         retryDelay(this.#retryDelayMs, this.#connectFailures++);
@@ -503,7 +490,7 @@ export class SmtpPool implements AsyncDisposable {
     const waiting = this.#queue;
     this.#queue = [];
     for (const job of waiting) {
-      if (transient && job.attempts < this.#retries) {
+      if (transient && job.attempts < this.#retries && job.outgoing?.replayable !== false) {
         job.attempts++;
         this.#queue.push(job);
       } else {
@@ -558,6 +545,7 @@ export class SmtpPool implements AsyncDisposable {
   async #run(job: Job, slot: Slot, client: SmtpClient): Promise<void> {
     let ok = false;
     let outcome: unknown;
+    let retry = false;
     try {
       outcome = await job.run(client);
       ok = true;
@@ -566,18 +554,25 @@ export class SmtpPool implements AsyncDisposable {
     }
     slot.inFlight--;
     slot.lastActive = performance.now();
-    let retry = false;
     if (job.kind === "borrow") {
       slot.borrowed = false;
       if (!client.connected) slot.retiring = true;
-    } else if (!ok) {
-      const aborted = job.signal?.aborted ?? false;
-      const transient = !aborted && isTransient(outcome);
-      // A transient failure is tried again on a fresh connection: this one is done.
-      if (aborted || transient || !client.connected || !keepsConnection(outcome)) {
-        slot.retiring = true;
+    } else if (ok) {
+      const attempt = outcome as AttemptOutcome;
+      if (attempt.ok) {
+        outcome = attempt.result;
+      } else {
+        const aborted = job.signal?.aborted ?? false;
+        ok = false;
+        outcome = reportedError(attempt.failure);
+        retry = !aborted && job.attempts < this.#retries &&
+          mayRetry(attempt.failure, job.outgoing!.replayable, "pool");
+        // A transient failure is tried again on a fresh connection: this one is done.
+        if (aborted || retry || isTransient(attempt.failure, "pool")) slot.retiring = true;
       }
-      retry = transient && job.replayable && job.attempts < this.#retries;
+    }
+    if (!ok && job.kind === "send") {
+      if (!client.connected || !keepsConnection(outcome)) slot.retiring = true;
     }
     if (retry) this.#retryLater(job);
     else this.#finish(job, outcome, ok);

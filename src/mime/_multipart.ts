@@ -16,12 +16,14 @@ export type PartBody =
   | { readonly kind: "base64"; readonly bytes: Uint8Array }
   /**
    * A stream of raw bytes to send as base64; read only when the message is streamed. `size`,
-   * when known, is how many bytes it will give.
+   * when known, is how many bytes it will give. `owned` is false for a caller's stream, which
+   * is never cancelled: when the message stops early it is only released.
    */
   | {
     readonly kind: "base64-stream";
     readonly stream: ReadableStream<Uint8Array>;
     readonly size?: number | undefined;
+    readonly owned: boolean;
   };
 
 /** A part with a body. */
@@ -73,8 +75,11 @@ const READ_SIZE = 512 * 1024;
 class SourceReader {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
   #buffer: ArrayBuffer | undefined;
+  /** False for a caller's stream: stopping early releases it instead of cancelling it. */
+  readonly owned: boolean;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(stream: ReadableStream<Uint8Array>, owned: boolean) {
+    this.owned = owned;
     let byob: ReadableStreamBYOBReader | undefined;
     try {
       byob = stream.getReader({ mode: "byob" });
@@ -105,14 +110,17 @@ class SourceReader {
   }
 }
 
-/** The streams a message reads from, so that all of them can be released on every path. */
+/**
+ * The streams a message reads from, so that all of them can be released on every path: the
+ * library's own (files) are cancelled, a caller's stream is released and left to its owner.
+ */
 class Sources {
   readonly #pending = new Set<ReadableStream<Uint8Array>>();
   #active: SourceReader | undefined;
   #cancelled = false;
 
-  constructor(streams: Iterable<ReadableStream<Uint8Array>>) {
-    for (const stream of streams) this.#pending.add(stream);
+  constructor(streams: Iterable<{ stream: ReadableStream<Uint8Array>; owned: boolean }>) {
+    for (const { stream, owned } of streams) if (owned) this.#pending.add(stream);
   }
 
   get cancelled(): boolean {
@@ -120,9 +128,9 @@ class Sources {
   }
 
   /** Starts reading `stream`. */
-  open(stream: ReadableStream<Uint8Array>): SourceReader {
+  open(stream: ReadableStream<Uint8Array>, owned: boolean): SourceReader {
     this.#pending.delete(stream);
-    this.#active = new SourceReader(stream);
+    this.#active = new SourceReader(stream, owned);
     return this.#active;
   }
 
@@ -136,8 +144,16 @@ class Sources {
   async cancelAll(reason: unknown): Promise<void> {
     this.#cancelled = true;
     const waits: Promise<void>[] = [];
-    if (this.#active) waits.push(this.#active.cancel(reason));
+    const active = this.#active;
     this.#active = undefined;
+    if (active?.owned) waits.push(active.cancel(reason));
+    else if (active) {
+      try {
+        active.releaseLock();
+      } catch {
+        // A read is still pending: the lock goes with the reader.
+      }
+    }
     for (const stream of this.#pending) waits.push(stream.cancel(reason));
     this.#pending.clear();
     await Promise.allSettled(waits);
@@ -285,7 +301,7 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
     return;
   }
   const base64 = new Base64LineEncoder();
-  const reader = sources.open(body.stream);
+  const reader = sources.open(body.stream, body.owned);
   while (true) {
     const value = await reader.read();
     if (sources.cancelled) return;
@@ -328,14 +344,15 @@ function concat(pieces: readonly Uint8Array[], size: number): Uint8Array {
 }
 
 /** The streams inside a part tree, in order. */
-function streamsOf(part: Part): ReadableStream<Uint8Array>[] {
+function streamsOf(part: Part): { stream: ReadableStream<Uint8Array>; owned: boolean }[] {
   if ("children" in part) return part.children.flatMap(streamsOf);
-  return part.body.kind === "base64-stream" ? [part.body.stream] : [];
+  return part.body.kind === "base64-stream" ? [part.body] : [];
 }
 
 /**
  * Serialises a part tree as a pull-based stream. Cancelling the stream, or an error while
- * reading a source, cancels every source stream that is still open.
+ * reading a source, cancels every source stream of the library's that is still open and
+ * releases a caller's.
  */
 export function streamMessage(root: Part): ReadableStream<Uint8Array> {
   const sources = new Sources(streamsOf(root));

@@ -412,7 +412,12 @@ function prepareAttachment(
 }
 
 /** An attachment's content, ready to encode: bytes, or a stream and its size when known. */
-type OpenedContent = Uint8Array | { readonly stream: ReadableStream<Uint8Array>; size?: number };
+type OpenedContent = Uint8Array | {
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly size?: number;
+  /** False for the caller's own stream, which the library never cancels. */
+  readonly owned: boolean;
+};
 
 /** Opens every `{ path }` attachment; on any failure closes what was opened and rejects. */
 async function openAll(
@@ -422,10 +427,12 @@ async function openAll(
   const results = await Promise.allSettled(prepared.map(async (attachment) => {
     const content = attachment.content;
     if (content instanceof Uint8Array) return content;
-    if (content instanceof ReadableStream) return { stream: content };
+    if (content instanceof ReadableStream) return { stream: content, owned: false };
     try {
       const opened = await openFile(content.path);
-      return opened instanceof ReadableStream ? { stream: opened } : opened;
+      return opened instanceof ReadableStream
+        ? { stream: opened, owned: true }
+        : { ...opened, owned: true };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new TypeError(`Cannot read attachment ${JSON.stringify(content.path)}: ${reason}`, {
@@ -449,7 +456,7 @@ async function openAll(
 function attachmentPart(prepared: PreparedAttachment, content: OpenedContent): Part {
   const body: PartBody = content instanceof Uint8Array
     ? { kind: "base64", bytes: content }
-    : { kind: "base64-stream", stream: content.stream, size: content.size };
+    : { kind: "base64-stream", stream: content.stream, size: content.size, owned: content.owned };
   return { headers: prepared.headers, body };
 }
 

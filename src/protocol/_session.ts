@@ -41,8 +41,6 @@ export interface Wait {
   readonly phase: SmtpPhase;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
-  /** True when the message was completely sent and only its reply is awaited. */
-  readonly outcomeUnknownOnLoss?: boolean;
 }
 
 function isTimeout(error: unknown): boolean {
@@ -115,17 +113,6 @@ export async function withDeadline<T>(
     deadlines.delete(deadline);
     stopTickerIfIdle();
   }
-}
-
-/**
- * Connection errors caused by the abort of another send pipelined on the same connection: the
- * message they belong to was not completely sent, so sending it again cannot duplicate it.
- */
-const collateral = new WeakSet<object>();
-
-/** True when `error` comes from another send's abort and the message may be sent again. */
-export function isCollateral(error: unknown): boolean {
-  return typeof error === "object" && error !== null && collateral.has(error);
 }
 
 /** One SMTP conversation over one connection. */
@@ -238,19 +225,12 @@ export class Session {
           while (true) {
             const chunk = await this.#connection.read(signal);
             if (chunk === null) {
-              const outcomeUnknown = wait.outcomeUnknownOnLoss ?? false;
-              if (this.#aborted) {
-                const error = new SmtpConnectionError(
-                  "Connection closed because another send on it was aborted",
-                  wait.phase,
-                  { outcomeUnknown },
-                );
-                if (!outcomeUnknown) collateral.add(error);
-                throw error;
-              }
-              throw new SmtpConnectionError("Connection closed by the server", wait.phase, {
-                outcomeUnknown,
-              });
+              throw new SmtpConnectionError(
+                this.#aborted
+                  ? "Connection closed because another send on it was aborted"
+                  : "Connection closed by the server",
+                wait.phase,
+              );
             }
             this.#reader.push(chunk);
             const next = this.#reader.next();
@@ -284,35 +264,21 @@ export class Session {
       this.#aborted = true;
       return error;
     }
-    const result = this.#classify(error, wait);
-    if (this.#aborted && result instanceof SmtpConnectionError && !result.outcomeUnknown) {
-      collateral.add(result);
-    }
-    return result;
+    return this.#classify(error, wait);
   }
 
   #classify(error: unknown, wait: Wait): unknown {
-    if (isCollateral(error)) return error;
     if (error instanceof SmtpProtocolError && error.phase !== wait.phase) {
       return new SmtpProtocolError(error.message, wait.phase, { cause: error });
     }
     if (error instanceof SmtpConnectionError) {
-      if (
-        error.phase === wait.phase &&
-        error.outcomeUnknown === (wait.outcomeUnknownOnLoss ?? false)
-      ) {
-        return error;
-      }
-      return new SmtpConnectionError(error.message, wait.phase, {
-        cause: error.cause ?? error,
-        outcomeUnknown: wait.outcomeUnknownOnLoss ?? false,
-      });
+      if (error.phase === wait.phase) return error;
+      return new SmtpConnectionError(error.message, wait.phase, { cause: error.cause ?? error });
     }
     if (error instanceof SmtpError) return error;
-    return new SmtpConnectionError(
-      `Connection failed: ${error instanceof Error ? error.message : String(error)}`,
-      wait.phase,
-      { cause: error, outcomeUnknown: wait.outcomeUnknownOnLoss ?? false },
-    );
+    const reason = this.#aborted
+      ? "Connection closed because another send on it was aborted"
+      : `Connection failed: ${error instanceof Error ? error.message : String(error)}`;
+    return new SmtpConnectionError(reason, wait.phase, { cause: error });
   }
 }

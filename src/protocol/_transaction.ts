@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Failure, Stage } from "../delivery.ts";
 import { SmtpRecipientsError, SmtpReplyError } from "../errors.ts";
 import type { Timeouts } from "../options.ts";
 import type { RecipientResult, SmtpReply } from "../types.ts";
@@ -22,6 +23,8 @@ export interface TransactionInput {
   readonly mailParams: commands.Parameters;
   readonly rcptParams: (address: string) => commands.Parameters;
   readonly body: Uint8Array | ReadableStream<Uint8Array>;
+  /** True when the body stream is the library's own (cancelled if not read to the end). */
+  readonly ownsBody: boolean;
   /**
    * True when the body's line ends go as they are: CRLF already (composed messages) or binary
    * MIME. Otherwise bare CR and LF become CRLF.
@@ -57,8 +60,6 @@ export const EXCLUSIVE_TURN: Turn = {
 export interface TransactionSettings {
   /** Where this transaction stands among the ones pipelined on the connection. */
   readonly turn: Turn;
-  /** Set to true when the body starts being read: from then on it cannot be sent again. */
-  readonly progress: { dataStarted: boolean };
   readonly pipelining: boolean;
   readonly chunking: boolean;
   readonly timeouts: ResolvedTimeouts;
@@ -136,7 +137,11 @@ class Batch {
   }
 }
 
-async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>) {
+/**
+ * The body's chunks. A stream that is not read to its end is cancelled when it is the library's
+ * own (a composed message: its files are closed) and only released when it is the caller's.
+ */
+async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: boolean) {
   if (body instanceof Uint8Array) {
     yield body;
     return;
@@ -156,21 +161,38 @@ async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>) {
     }
   } finally {
     if (!finished) {
-      // Cancels the source (closing files) when the send stops early.
-      await reader.cancel().catch(() => {});
+      if (owned) await reader.cancel().catch(() => {});
       reader.releaseLock();
     }
   }
 }
 
-/** Runs one transaction. Rejects with a typed error; never leaves a transaction open. */
+/** How a transaction ended: its result, or how far it got and why it stopped. */
+export type TransactionOutcome =
+  | { readonly ok: true; readonly result: TransactionResult }
+  | { readonly ok: false; readonly failure: Failure };
+
+/** How far the transaction got; only the transaction's own steps move it forward. */
+class Progress {
+  stage: Stage = "unsent";
+}
+
+/**
+ * Runs one transaction and says how it ended; never leaves a transaction open. A failure
+ * comes with the {@linkcode Stage} it reached, from which `delivery.ts` judges whether the
+ * server may hold the message.
+ */
 export async function runTransaction(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
-): Promise<TransactionResult> {
+): Promise<TransactionOutcome> {
+  const progress = new Progress();
   try {
-    return await (settings.chunking ? sendWithBdat : sendWithData)(session, input, settings);
+    const send = settings.chunking ? sendWithBdat : sendWithData;
+    return { ok: true, result: await send(session, input, settings, progress) };
+  } catch (error) {
+    return { ok: false, failure: { stage: progress.stage, error } };
   } finally {
     settings.turn.writesDone();
   }
@@ -238,6 +260,7 @@ async function sendWithData(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
+  progress: Progress,
 ): Promise<TransactionResult> {
   const { timeouts, signal, turn } = settings;
   const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
@@ -246,6 +269,7 @@ async function sendWithData(
   const dataCommand: CommandLine = { line: "DATA" };
   let dataReply: SmtpReply | undefined;
 
+  progress.stage = "envelope";
   if (settings.pipelining) {
     await session.write([...envelope.opening(turn), ...envelope.rcpts, dataCommand], wait);
     await envelope.readReplies(session, wait, turn);
@@ -271,16 +295,18 @@ async function sendWithData(
 
   const data = new DataEncoder(true, input.keepLineEnds);
   const batch = new Batch();
-  settings.progress.dataStarted = true;
-  for await (const chunk of chunksOf(input.body)) {
+  progress.stage = "data";
+  for await (const chunk of chunksOf(input.body, input.ownsBody)) {
     batch.add(data.push(chunk));
     if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
   }
   batch.add(data.finish());
+  // From here on the server may hold the message, whatever happens to the write.
+  progress.stage = "terminated";
   await session.writeBytes(batch.take(), dataWait);
   session.info("message data sent");
   if (settings.pipelining) turn.writesDone();
-  const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs, outcomeUnknownOnLoss: true };
+  const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
   const reply = await readReply(session, endWait, ".", turn);
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return { accepted: envelope.accepted, rejected: envelope.rejected, reply };
@@ -290,6 +316,7 @@ async function sendWithBdat(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
+  progress: Progress,
 ): Promise<TransactionResult> {
   const { timeouts, signal, turn } = settings;
   const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
@@ -299,6 +326,7 @@ async function sendWithBdat(
   // Without pipelining: the envelope first, one command at a time.
   let envelopeRead = false;
   if (!settings.pipelining) {
+    progress.stage = "envelope";
     await envelope.sendOneByOne(session, wait, turn);
     const failure = envelope.failure();
     if (failure) {
@@ -327,7 +355,7 @@ async function sendWithBdat(
     await readEnvelope();
     const reply = await readReply(
       session,
-      last ? { ...dataWait, timeoutMs: timeouts.dataEndMs, outcomeUnknownOnLoss: true } : dataWait,
+      last ? { ...dataWait, timeoutMs: timeouts.dataEndMs } : dataWait,
       command,
       turn,
     );
@@ -340,6 +368,8 @@ async function sendWithBdat(
     session.logCommand(`${command} (${chunk.length} bytes of message data)`);
     pending.add(encoder.encode(command + "\r\n"));
     pending.add(chunk);
+    // From the last chunk on the server may hold the message, whatever happens to the write.
+    if (last) progress.stage = "terminated";
     await session.writeBytes(pending.take(), dataWait);
     unread++;
   };
@@ -348,8 +378,8 @@ async function sendWithBdat(
   const body = new Batch();
   let finalReply: SmtpReply | undefined;
   let stopped = false;
-  settings.progress.dataStarted = true;
-  for await (const chunk of chunksOf(input.body)) {
+  progress.stage = "data";
+  for await (const chunk of chunksOf(input.body, input.ownsBody)) {
     body.add(crlf.push(chunk));
     if (body.length >= BDAT_CHUNK) {
       await sendChunk(body.take(), false);

@@ -205,7 +205,7 @@ test("a 4xx reply to MAIL is retried on a fresh connection, up to the limit", as
   assert.equal(server.connections.length, 2);
 });
 
-test("a message whose body is a stream is not retried", async () => {
+test("a stream body refused before it was read is retried whole, then the error is reported", async () => {
   await using server = startScriptedServer(async (conn) => {
     await greet(conn, []);
     await expectLine(conn, "MAIL FROM:");
@@ -219,7 +219,9 @@ test("a message whose body is a stream is not retried", async () => {
     (error: unknown) => error instanceof SmtpReplyError && error.code === 451,
   );
   await pool.close();
-  assert.equal(server.connections.length, 1);
+  assert.equal(server.connections.length, 3, "the first attempt and two retries");
+  assert.equal(raw.locked, false, "the caller's stream is left unread and unlocked");
+  assert.equal(await new Response(raw).text(), message().raw);
 });
 
 test("bad input rejects without retry and the connection stays in use", async () => {
