@@ -6,7 +6,7 @@
  */
 
 import type { Failure, Stage } from "../delivery.ts";
-import { SmtpRecipientsError, SmtpReplyError } from "../errors.ts";
+import { SmtpConnectionError, SmtpRecipientsError, SmtpReplyError } from "../errors.ts";
 import type { Timeouts } from "../options.ts";
 import type { RecipientResult, SmtpReply } from "../types.ts";
 import * as commands from "./_commands.ts";
@@ -167,6 +167,28 @@ async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: b
   }
 }
 
+/**
+ * Writes the bytes that end the message (DATA's final `.` line, or the last BDAT chunk). From
+ * the moment they are handed to the connection the server may hold the message: a timeout or
+ * an abort while they are being written leaves it so. Only a write the connection refused (it
+ * broke: the last bytes were not taken) means the terminator cannot have arrived.
+ */
+async function writeTerminator(
+  session: Session,
+  bytes: Uint8Array,
+  wait: Wait,
+  progress: Progress,
+): Promise<void> {
+  progress.stage = "terminated";
+  try {
+    await session.writeBytes(bytes, wait);
+  } catch (error) {
+    if (error instanceof SmtpConnectionError) progress.stage = "data";
+    throw error;
+  }
+  session.info("message data sent");
+}
+
 /** How a transaction ended: its result, or how far it got and why it stopped. */
 export type TransactionOutcome =
   | { readonly ok: true; readonly result: TransactionResult }
@@ -301,10 +323,7 @@ async function sendWithData(
     if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
   }
   batch.add(data.finish());
-  // From here on the server may hold the message, whatever happens to the write.
-  progress.stage = "terminated";
-  await session.writeBytes(batch.take(), dataWait);
-  session.info("message data sent");
+  await writeTerminator(session, batch.take(), dataWait, progress);
   if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
   const reply = await readReply(session, endWait, ".", turn);
@@ -368,9 +387,8 @@ async function sendWithBdat(
     session.logCommand(`${command} (${chunk.length} bytes of message data)`);
     pending.add(encoder.encode(command + "\r\n"));
     pending.add(chunk);
-    // From the last chunk on the server may hold the message, whatever happens to the write.
-    if (last) progress.stage = "terminated";
-    await session.writeBytes(pending.take(), dataWait);
+    if (last) await writeTerminator(session, pending.take(), dataWait, progress);
+    else await session.writeBytes(pending.take(), dataWait);
     unread++;
   };
 
