@@ -260,7 +260,6 @@ async function serve(
     ? (fault.dataByte === "terminator" ? Number.MAX_SAFE_INTEGER : fault.dataByte)
     : Infinity;
   const wire = new Wire(conn, cutAt, options.replyDelayMs ?? 0);
-  const chunking = options.extensions.includes("CHUNKING");
   /** Replies with `text`, or with 421 and closes when the fault is at `point`. */
   const answer = async (point: ReplyPoint, text: string) => {
     if (point === refuseAt) await wire.replyAndClose("421 4.3.2 fault.test Closing");
