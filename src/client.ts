@@ -478,7 +478,8 @@ export class SmtpClient implements AsyncDisposable {
       rcptParams,
       body,
       ownsBody: message.ownsBody,
-      keepLineEnds: message.crlfLineEnds || message.binary,
+      keepLineEnds: message.crlfLineEnds,
+      binary: message.binary,
     }, {
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),

@@ -23,6 +23,7 @@ const ONE_DOT = new Uint8Array([DOT]);
 export class DataEncoder {
   readonly #dotStuffing: boolean;
   readonly #keepLineEnds: boolean;
+  readonly #binary: boolean;
   #lineStart = true;
   #pendingCR = false;
 
@@ -30,17 +31,24 @@ export class DataEncoder {
    * @param dotStuffing True for DATA, false for BDAT (which only needs CRLF line ends).
    * @param keepLineEnds True to leave line ends as they are: the input's lines end in CRLF
    *   already, or the input is binary MIME (BDAT only).
+   * @param binary True for binary MIME (BDAT only): the bytes go exactly as given, without
+   *   the final CRLF that every other message gets when it lacks one.
    */
-  constructor(dotStuffing: boolean, keepLineEnds = false) {
+  constructor(dotStuffing: boolean, keepLineEnds = false, binary = false) {
     this.#dotStuffing = dotStuffing;
-    this.#keepLineEnds = keepLineEnds;
+    this.#keepLineEnds = keepLineEnds || binary;
+    this.#binary = binary;
   }
 
   /** Encodes one chunk. The result may be the input itself when nothing needed changing. */
   push(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
     if (n === 0) return chunk;
-    if (this.#keepLineEnds) return this.#dotStuffing ? this.#stuffDots(chunk) : chunk;
+    if (this.#keepLineEnds) {
+      if (this.#dotStuffing) return this.#stuffDots(chunk);
+      this.#lineStart = chunk[n - 1] === LF;
+      return chunk;
+    }
     const out = new Uint8Array(n * 2 + 2);
     let o = 0;
     let i = 0;
@@ -106,8 +114,9 @@ export class DataEncoder {
   }
 
   /**
-   * Ends the message: completes a pending line end and, for DATA, returns the CRLF (when the
-   * message did not end with one) and the `.` line.
+   * Ends the message: completes a pending line end, adds the CRLF that ends the last line when
+   * the message did not end with one (so that DATA and BDAT deliver the same message; not for
+   * binary MIME) and, for DATA, returns the `.` line.
    */
   finish(): Uint8Array {
     const tail: number[] = [];
@@ -116,8 +125,8 @@ export class DataEncoder {
       tail.push(CR, LF);
       this.#lineStart = true;
     }
+    if (!this.#lineStart && !this.#binary) tail.push(CR, LF);
     if (!this.#dotStuffing) return new Uint8Array(tail);
-    if (!this.#lineStart) tail.push(CR, LF);
     if (tail.length === 0) return END_OF_DATA.slice();
     return new Uint8Array([...tail, ...END_OF_DATA]);
   }

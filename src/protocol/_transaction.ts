@@ -30,6 +30,8 @@ export interface TransactionInput {
    * MIME. Otherwise bare CR and LF become CRLF.
    */
   readonly keepLineEnds: boolean;
+  /** True for binary MIME: the bytes go exactly as given, no final CRLF added. */
+  readonly binary: boolean;
 }
 
 /**
@@ -392,7 +394,7 @@ async function sendWithBdat(
     unread++;
   };
 
-  const crlf = new DataEncoder(false, input.keepLineEnds);
+  const crlf = new DataEncoder(false, input.keepLineEnds, input.binary);
   const body = new Batch();
   let finalReply: SmtpReply | undefined;
   let stopped = false;

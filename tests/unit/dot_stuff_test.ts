@@ -62,3 +62,18 @@ test("DataEncoder for CRLF-only input passes chunks through: uncopied, and untou
   const dotted = encoder.encode(".a\r\n");
   assert.equal(new DataEncoder(false, true).push(dotted), dotted);
 });
+
+test("DataEncoder ends a message without a final line end with CRLF, for DATA and BDAT alike", () => {
+  for (const crlf of [false, true]) {
+    assert.deepEqual(allSplits("a\r\nlast line", true, crlf), new Set(["a\r\nlast line\r\n.\r\n"]));
+    assert.deepEqual(allSplits("a\r\nlast line", false, crlf), new Set(["a\r\nlast line\r\n"]));
+    assert.deepEqual(allSplits("a\r\nends\r\n", false, crlf), new Set(["a\r\nends\r\n"]));
+  }
+});
+
+test("DataEncoder leaves binary MIME exactly as given, without a final CRLF", () => {
+  const e = new DataEncoder(false, false, true);
+  const bytes = encoder.encode("bin\nary\r");
+  assert.equal(e.push(bytes), bytes);
+  assert.equal(e.finish().length, 0);
+});
