@@ -19,7 +19,7 @@ import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { Capabilities } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
-import { Session, type Wait } from "./protocol/_session.ts";
+import { Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
 import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
 import { envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
 import { type Failure, mayRetry, reportedError } from "./delivery.ts";
@@ -73,6 +73,7 @@ const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
   commandMs: 60_000,
   dataEndMs: 300_000,
   quitMs: 5_000,
+  totalMs: 900_000,
 };
 
 /** Options after defaults were applied and input was checked. */
@@ -270,7 +271,8 @@ export class SmtpClient implements AsyncDisposable {
   #quitting: Promise<void> | undefined;
 
   static {
-    attemptSend = (client, outgoing, options) => client.#sendOnce(outgoing, options);
+    attemptSend = (client, outgoing, options) =>
+      client.#sendOnce(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
   }
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
@@ -328,9 +330,10 @@ export class SmtpClient implements AsyncDisposable {
 
   /** Attempts until the message is sent or the delivery rules say stop; at most one retry. */
   async #deliver(outgoing: Outgoing, options: SendOptions): Promise<SendResult> {
+    const total = totalDeadline(this.#options.timeouts.totalMs);
     try {
       for (let attempt = 0;; attempt++) {
-        const outcome = await this.#sendOnce(outgoing, options);
+        const outcome = await this.#sendOnce(outgoing, options, total);
         if (outcome.ok) return finishSend(outcome.result, options);
         const { failure } = outcome;
         const retry = attempt < CLIENT_RETRIES && !options.signal?.aborted &&
@@ -347,14 +350,23 @@ export class SmtpClient implements AsyncDisposable {
   }
 
   /** One attempt in its turn; rejects at once when `options.signal` aborts. */
-  #sendOnce(outgoing: Outgoing, options: SendOptions): Promise<AttemptOutcome> {
+  #sendOnce(
+    outgoing: Outgoing,
+    options: SendOptions,
+    total: TotalDeadline,
+  ): Promise<AttemptOutcome> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
     options.signal?.throwIfAborted();
-    const scheduled = this.#schedule((turn) => this.#attempt(outgoing, options, turn));
+    const scheduled = this.#schedule((turn) => this.#attempt(outgoing, options, turn, total));
     return abortable(scheduled, options.signal);
   }
 
-  async #attempt(outgoing: Outgoing, options: SendOptions, turn: Turn): Promise<AttemptOutcome> {
+  async #attempt(
+    outgoing: Outgoing,
+    options: SendOptions,
+    turn: Turn,
+    total: TotalDeadline,
+  ): Promise<AttemptOutcome> {
     let outcome: AttemptOutcome;
     try {
       options.signal?.throwIfAborted();
@@ -362,11 +374,11 @@ export class SmtpClient implements AsyncDisposable {
         await turn.ready.catch(() => {});
         // The new connection serves every queued send, so one send's abort does not stop it
         // (the aborted send has left already): the connect timeouts bound it.
-        await this.#reconnect(undefined);
+        await this.#reconnect(total);
         options.signal?.throwIfAborted();
       }
       const message = await outgoing.prepare(this.#capabilities);
-      outcome = await this.#transaction(this.#session, message, options, turn).catch(
+      outcome = await this.#transaction(this.#session, message, options, turn, total).catch(
         (error) => ({ ok: false, failure: { stage: "unsent", error } } as const),
       );
       await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
@@ -376,8 +388,8 @@ export class SmtpClient implements AsyncDisposable {
     return outcome;
   }
 
-  async #reconnect(signal: AbortSignal | undefined): Promise<void> {
-    const { session, capabilities } = await open(this.#options, signal);
+  async #reconnect(total: TotalDeadline): Promise<void> {
+    const { session, capabilities } = await open(this.#options, undefined, total);
     this.#session = session;
     this.#capabilities = capabilities;
   }
@@ -387,6 +399,7 @@ export class SmtpClient implements AsyncDisposable {
     message: PreparedMessage,
     options: SendOptions,
     turn: Turn,
+    total: TotalDeadline,
   ): Promise<AttemptOutcome> {
     const caps = this.#capabilities;
     const { body } = message;
@@ -486,6 +499,7 @@ export class SmtpClient implements AsyncDisposable {
       chunking,
       timeouts: this.#options.timeouts,
       signal: options.signal,
+      total,
     });
     if (!outcome.ok) return outcome;
     const envelope = { from: message.from, to: message.to };
@@ -598,21 +612,24 @@ async function quitSession(session: Session, options: ResolvedOptions): Promise<
 async function open(
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
+  sendTotal?: TotalDeadline,
 ): Promise<{ session: Session; capabilities: Capabilities }> {
   const { transport, timeouts } = options;
-  const connection = await connectTransport(options, signal);
+  const ownTotal = totalDeadline(timeouts.totalMs);
+  const total = sendTotal && sendTotal.at < ownTotal.at ? sendTotal : ownTotal;
+  const connection = await connectTransport(options, signal, total);
   const session = new Session(connection, {
     limits: { ...DEFAULT_REPLY_LIMITS, ...options.options.limits },
     onTranscript: options.options.onTranscript,
   });
   try {
     if (connection.tls) session.info(tlsLine(options, connection), connection.tls);
-    const greeting = await readGreeting(session, options, signal);
+    const greeting = await readGreeting(session, options, signal, total);
     if (greeting.code !== 220) {
       throw new SmtpReplyError("Server refused the session", "greeting", "(greeting)", greeting);
     }
     const clientName = options.clientName ?? defaultClientName(transport, connection);
-    let capabilities = await hello(session, clientName, options, signal);
+    let capabilities = await hello(session, clientName, options, signal, total);
 
     if (options.tls === "starttls") {
       if (!capabilities.has("STARTTLS")) {
@@ -624,7 +641,7 @@ async function open(
           "STARTTLS",
         );
       }
-      const wait: Wait = { phase: "starttls", timeoutMs: timeouts.commandMs, signal };
+      const wait: Wait = { phase: "starttls", timeoutMs: timeouts.commandMs, signal, total };
       const reply = await session.command({ line: "STARTTLS" }, wait);
       if (reply.code !== 220) {
         throw new SmtpReplyError("STARTTLS refused", "starttls", "STARTTLS", reply);
@@ -641,19 +658,19 @@ async function open(
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
         ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
         signal: AbortSignal.any([
-          AbortSignal.timeout(timeouts.connectMs),
+          AbortSignal.timeout(remainingMs(timeouts.connectMs, total)),
           ...(signal ? [signal] : []),
         ]),
       }).catch((error) => {
-        throw tlsError(error, options, timeouts.connectMs, signal);
+        throw tlsError(error, options, remainingMs(timeouts.connectMs, total), signal);
       });
       session.replaceConnection(secured);
       session.info(tlsLine(options, secured), secured.tls);
-      capabilities = await hello(session, clientName, options, signal);
+      capabilities = await hello(session, clientName, options, signal, total);
     }
 
     if (options.auth) {
-      await authenticateSession(session, capabilities, options, signal);
+      await authenticateSession(session, capabilities, options, signal, total);
     }
     return { session, capabilities };
   } catch (error) {
@@ -690,12 +707,19 @@ function tlsLine(options: ResolvedOptions, connection: Connection): string {
     (details ? ` (${details})` : "");
 }
 
+/** `ms`, or less when the operation's total deadline comes sooner. */
+function remainingMs(ms: number, total: TotalDeadline): number {
+  return Math.max(1, Math.min(ms, Math.round(total.at - performance.now())));
+}
+
 async function connectTransport(
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
+  total: TotalDeadline,
 ): Promise<Connection> {
-  const { transport, timeouts } = options;
-  const deadline = AbortSignal.timeout(timeouts.connectMs);
+  const { transport } = options;
+  const timeoutMs = remainingMs(options.timeouts.connectMs, total);
+  const deadline = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
   try {
     if (options.tls === "implicit") {
@@ -715,7 +739,7 @@ async function connectTransport(
     });
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    throw tlsError(error, options, timeouts.connectMs, signal);
+    throw tlsError(error, options, timeoutMs, signal);
   }
 }
 
@@ -753,12 +777,14 @@ async function readGreeting(
   session: Session,
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
+  total: TotalDeadline,
 ): Promise<SmtpReply> {
   try {
     return await session.read({
       phase: "greeting",
       timeoutMs: options.timeouts.greetingMs,
       signal,
+      total,
     });
   } catch (error) {
     if (error instanceof SmtpTimeoutError && options.tls !== "implicit") {
@@ -788,8 +814,9 @@ async function hello(
   clientName: string,
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
+  total: TotalDeadline,
 ): Promise<Capabilities> {
-  const wait: Wait = { phase: "ehlo", timeoutMs: options.timeouts.commandMs, signal };
+  const wait: Wait = { phase: "ehlo", timeoutMs: options.timeouts.commandMs, signal, total };
   const ehlo = commands.ehlo(clientName);
   const reply = await session.command({ line: ehlo }, wait);
   if (isPositive(reply)) return Capabilities.fromEhlo(reply);
@@ -810,6 +837,7 @@ async function authenticateSession(
   capabilities: Capabilities,
   options: ResolvedOptions,
   signal: AbortSignal | undefined,
+  total: TotalDeadline,
 ): Promise<void> {
   const auth = options.auth!;
   if (
@@ -830,7 +858,7 @@ async function authenticateSession(
       "AUTH",
     );
   }
-  const wait: Wait = { phase: "auth", timeoutMs: options.timeouts.commandMs, signal };
+  const wait: Wait = { phase: "auth", timeoutMs: options.timeouts.commandMs, signal, total };
   const conversation: AuthConversation = {
     async exchange(line, { secret = false } = {}) {
       const display = secret ? redactAuthLine(line) : line;

@@ -45,6 +45,15 @@ export interface Timeouts {
   readonly dataEndMs?: number;
   /** The whole QUIT exchange; the socket is closed when it runs out. @default {5000} */
   readonly quitMs?: number;
+  /**
+   * The longest a whole send may take, on top of the limits of its single waits, so that a
+   * server that answers every wait just in time cannot stretch it without end: from
+   * `send()` to its result on a client (its retry included), each attempt in a pool; and the
+   * whole opening of a connection (connect, TLS, greeting, EHLO, STARTTLS, AUTH). Allow for
+   * the upload of the largest message over the slowest link it will take.
+   * @default {900000}
+   */
+  readonly totalMs?: number;
 }
 
 /** One line of the SMTP dialogue, as given to {@linkcode ClientOptions.onTranscript}. */

@@ -36,12 +36,39 @@ export interface SessionOptions {
   readonly onTranscript?: ((event: TranscriptEvent) => void) | undefined;
 }
 
-/** What a wait is for: the phase (for errors) and its time limit. */
+/**
+ * A limit on a whole operation (one send, or opening a connection) that all of its waits
+ * share, so that a server answering every wait just in time cannot stretch it without end.
+ */
+export interface TotalDeadline {
+  /** When it runs out, on the `performance.now()` clock. */
+  readonly at: number;
+  /** Its length in milliseconds (`timeouts.totalMs`). */
+  readonly ms: number;
+}
+
+/** A total deadline of `ms` milliseconds from now. */
+export function totalDeadline(ms: number): TotalDeadline {
+  return { at: performance.now() + ms, ms };
+}
+
+/** What a wait is for: the phase (for errors) and its time limits. */
 export interface Wait {
   readonly phase: SmtpPhase;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
+  /** The limit of the whole operation this wait belongs to. */
+  readonly total?: TotalDeadline | undefined;
 }
+
+const CONNECT_PHASES: ReadonlySet<SmtpPhase> = new Set([
+  "connect",
+  "tls",
+  "greeting",
+  "ehlo",
+  "starttls",
+  "auth",
+]);
 
 function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
@@ -88,13 +115,15 @@ export async function withDeadline<T>(
   what: string,
   fn: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  const now = performance.now();
+  const byTotal = wait.total !== undefined && wait.total.at < now + wait.timeoutMs;
   const deadline: Deadline = {
-    at: performance.now() + wait.timeoutMs,
+    at: byTotal ? wait.total!.at : now + wait.timeoutMs,
     timeoutMs: wait.timeoutMs,
     controller: new AbortController(),
   };
   deadlines.add(deadline);
-  ticker ??= setInterval(tick, Math.min(TICK_MS, wait.timeoutMs));
+  ticker ??= setInterval(tick, Math.max(1, Math.min(TICK_MS, deadline.at - now)));
   const timeout = deadline.controller.signal;
   const signal = wait.signal ? AbortSignal.any([wait.signal, timeout]) : timeout;
   try {
@@ -102,6 +131,15 @@ export async function withDeadline<T>(
   } catch (error) {
     if (wait.signal?.aborted) throw wait.signal.reason;
     if (isTimeout(error) || (timeout.aborted && error === timeout.reason)) {
+      if (byTotal) {
+        throw new SmtpTimeoutError(
+          `Timed out ${what}: the ${
+            CONNECT_PHASES.has(wait.phase) ? "connection setup" : "send"
+          } took longer than timeouts.totalMs (${wait.total!.ms} ms)`,
+          wait.phase,
+          wait.total!.ms,
+        );
+      }
       throw new SmtpTimeoutError(
         `Timed out after ${wait.timeoutMs} ms ${what}`,
         wait.phase,

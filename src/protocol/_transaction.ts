@@ -11,7 +11,7 @@ import type { Timeouts } from "../options.ts";
 import type { RecipientResult, SmtpReply } from "../types.ts";
 import * as commands from "./_commands.ts";
 import { DataEncoder } from "./_dot_stuff.ts";
-import type { CommandLine, Session, Wait } from "./_session.ts";
+import type { CommandLine, Session, TotalDeadline, Wait } from "./_session.ts";
 
 /** Resolved time limits. */
 export type ResolvedTimeouts = Required<Timeouts>;
@@ -66,6 +66,8 @@ export interface TransactionSettings {
   readonly chunking: boolean;
   readonly timeouts: ResolvedTimeouts;
   readonly signal?: AbortSignal | undefined;
+  /** The limit of the whole send. */
+  readonly total?: TotalDeadline | undefined;
 }
 
 /** What the server accepted. */
@@ -286,8 +288,8 @@ async function sendWithData(
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, signal, turn } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
   const dataWait: Wait = { ...wait, phase: "data" };
   const envelope = new Envelope(input);
   const dataCommand: CommandLine = { line: "DATA" };
@@ -339,8 +341,8 @@ async function sendWithBdat(
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, signal, turn } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal };
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
   const dataWait: Wait = { ...wait, phase: "data" };
   const envelope = new Envelope(input);
 
