@@ -64,12 +64,11 @@ export interface PoolOptions extends ClientOptions {
   readonly rateLimit?: RateLimit;
   /**
    * How many times a send that failed transiently is tried again on a fresh connection:
-   * a 4xx reply while connecting, to MAIL or to every RCPT, a 421 before the message data, a
-   * broken connection before the message was complete, a connection timeout. Never after a
-   * 5xx reply, never when the server may have received the message, never for a message body
-   * given as a stream that was already read. (The client itself also sends a message once
-   * more, on its own fresh connection, after a 421 or a dropped connection before the data;
-   * that attempt is not counted here.)
+   * a 4xx reply while connecting, to MAIL or to every RCPT, a 421 or a broken connection
+   * before the message was complete, a connect or greeting timeout. Never after a 5xx reply,
+   * never when the server may have received the message (`outcomeUnknown`), never for a
+   * stream you gave that was already read. These are all the attempts: the client's own retry
+   * is not added on top.
    * @default {2}
    */
   readonly retries?: number;
