@@ -463,7 +463,13 @@ function runTests(): void {
   const result = spawnSync("node", ["--test", "--test-timeout=20000", ...files], {
     cwd: ROOT,
     stdio: "inherit",
-    env: { ...Deno.env.toObject(), POSTIE_NPM_DIR: OUT, POSTIE_NODE_DEPS: DEPS },
+    env: {
+      ...Deno.env.toObject(),
+      POSTIE_NPM_DIR: OUT,
+      POSTIE_NODE_DEPS: DEPS,
+      // The fault-injection tests run their fault servers in Deno.
+      POSTIE_DENO: Deno.execPath(),
+    },
   });
   if (result.status !== 0) fail(`Node tests failed (${result.error ?? `exit ${result.status}`})`);
   step("Node tests passed", since);

@@ -43,8 +43,6 @@ export interface FaultServerOptions {
   readonly fault?: Fault | undefined;
   /** How many connections, counted from the first, fail (`Infinity`: all of them). */
   readonly faultyConnections?: number;
-  /** Called with each message's data once its terminator has fully arrived, before processing. */
-  readonly onTerminator?: (connection: number) => void;
   /** Delays every flush of replies by this many milliseconds. */
   readonly replyDelayMs?: number;
 }
@@ -169,12 +167,11 @@ class Wire {
   }
 
   /** Reads DATA content up to the `.` line (exclusive), closing once `limit` bytes arrived. */
-  async readDotData(limit: number, atTerminator: () => void): Promise<string> {
+  async readDotData(limit: number): Promise<string> {
     while (true) {
       const end = findTerminator(this.#buffer);
       if (end !== -1) {
         if (limit !== Infinity) this.close(); // "terminator": everything arrived, not processed
-        atTerminator();
         const data = decoder.decode(this.#buffer.subarray(0, end));
         this.#buffer = this.#buffer.slice(end + 3);
         return data.replace(/^\.\./gm, ".");
@@ -206,7 +203,8 @@ export function startFaultServer(options: FaultServerOptions): FaultServer {
       const number = ++count;
       const faulty = number <= (options.faultyConnections ?? 1);
       conns.add(conn);
-      const done = serve(conn, number, faulty ? options.fault : undefined, options, kept)
+      const fault = faulty ? options.fault : undefined;
+      const done = serve(conn, number, fault, options, kept)
         .catch((error) => {
           if (!(error instanceof Closed)) throw error;
         })
@@ -302,7 +300,7 @@ async function serve(
       await answer("rcpt", "250 2.1.5 OK");
     } else if (verb === "DATA") {
       await answer("data", "354 Go ahead");
-      const data = await wire.readDotData(byteLimit, () => options.onTerminator?.(number));
+      const data = await wire.readDotData(byteLimit);
       if (refuseAt === "end") await wire.replyAndClose("421 4.3.2 fault.test Closing");
       keep(data);
       await answer("end", `250 2.0.0 Queued as ${number}.${kept.length}`);
@@ -314,7 +312,6 @@ async function serve(
       chunks += chunkDecoder.decode(bytes, { stream: !last });
       if (last) {
         if (fault && "dataByte" in fault) wire.close(); // "terminator": arrived, not processed
-        options.onTerminator?.(number);
         if (refuseAt === "end") await wire.replyAndClose("421 4.3.2 fault.test Closing");
         keep(chunks);
         await answer("end", `250 2.0.0 Queued as ${number}.${kept.length}`);
