@@ -1,20 +1,38 @@
 /**
- * One serializer per SMTP command. Every argument is checked for CR, LF and NUL, so that no
- * caller-supplied value can inject a command.
+ * One serializer per SMTP command. Every argument is checked for CR, LF and NUL (and the
+ * Unicode line breaks U+0085, U+2028, U+2029), so that no caller-supplied value can inject a
+ * command.
  *
  * @module
  */
 
-/** Throws a `TypeError` when `value` contains CR, LF or NUL. */
+/** `JSON.stringify`, with the Unicode line breaks it leaves raw escaped as well. */
+function shown(value: string): string {
+  return JSON.stringify(value).replace(
+    /[\u0085\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * Throws a `TypeError` when `value` contains CR, LF or NUL, or a Unicode line break (NEL
+ * U+0085, LINE SEPARATOR U+2028, PARAGRAPH SEPARATOR U+2029) that a receiver decoding UTF-8
+ * may take for the end of a line.
+ */
 export function assertNoLineBreak(value: string, what: string): void {
+  if (hasLineBreak(value)) {
+    throw new TypeError(`Invalid ${what}: contains a line break or NUL: ${shown(value)}`);
+  }
+}
+
+function hasLineBreak(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0x00) {
-      throw new TypeError(
-        `Invalid ${what}: contains a line break or NUL: ${JSON.stringify(value)}`,
-      );
+    if (c === 0x0d || c === 0x0a || c === 0x00 || c === 0x85 || c === 0x2028 || c === 0x2029) {
+      return true;
     }
   }
+  return false;
 }
 
 /** Checks an envelope address: no line breaks, no angle brackets, no spaces, no controls. */
@@ -24,12 +42,12 @@ export function assertEnvelopeAddress(address: string, what: string): void {
     const c = address.charCodeAt(i);
     if (c <= 0x20 || c === 0x3c || c === 0x3e || c === 0x7f) {
       throw new TypeError(
-        `Invalid ${what}: ${JSON.stringify(address)} contains a space, control or angle bracket`,
+        `Invalid ${what}: ${shown(address)} contains a space, control or angle bracket`,
       );
     }
   }
   if (address !== "" && !address.includes("@")) {
-    throw new TypeError(`Invalid ${what}: ${JSON.stringify(address)} has no @`);
+    throw new TypeError(`Invalid ${what}: ${shown(address)} has no @`);
   }
 }
 
@@ -101,6 +119,9 @@ export function bdat(size: number, last: boolean): string {
 export function auth(mechanism: string, initialResponse?: string): string {
   assertNoLineBreak(mechanism, "SASL mechanism name");
   if (initialResponse === undefined) return `AUTH ${mechanism}`;
-  assertNoLineBreak(initialResponse, "SASL initial response");
+  // The initial response carries credentials: the error does not show it.
+  if (hasLineBreak(initialResponse)) {
+    throw new TypeError("Invalid SASL initial response: contains a line break or NUL");
+  }
   return `AUTH ${mechanism} ${initialResponse}`;
 }
