@@ -186,8 +186,8 @@ function checkSendOptions(options: SendOptions): void {
   }
   if (dsn.envid !== undefined) {
     commands.assertNoLineBreak(dsn.envid, "dsn.envid");
-    if (dsn.envid.length > 100) {
-      throw new RangeError("Invalid dsn.envid: longer than 100 characters");
+    if (commands.encodeXtext(dsn.envid).length > 100) {
+      throw new RangeError("Invalid dsn.envid: longer than 100 characters once encoded as xtext");
     }
   }
   if (dsn.notify) {
@@ -495,10 +495,7 @@ export class SmtpClient implements AsyncDisposable {
       const params: [string, string][] = [];
       if (dsn.notify) params.push(["NOTIFY", dsn.notify.join(",")]);
       if (dsn.orcpt) {
-        params.push([
-          "ORCPT",
-          (isAscii(address) ? "rfc822;" : "utf-8;") + commands.encodeXtext(address),
-        ]);
+        params.push(["ORCPT", commands.encodeOrcpt(address)]);
       }
       return params;
     };

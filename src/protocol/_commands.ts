@@ -62,6 +62,37 @@ export function encodeXtext(value: string): string {
   return out;
 }
 
+/**
+ * RFC 6533 utf-8-addr-xtext: printable ASCII except `\`, `+` and `=` as it is; every other
+ * character as `\x{HEX}`, its code point in upper-case hex without leading zeros (two digits at
+ * least). 7-bit, so it fits ORCPT whether or not the server offers SMTPUTF8.
+ */
+export function encodeUtf8AddrXtext(value: string): string {
+  let out = "";
+  for (const char of value) {
+    let c = char.codePointAt(0)!;
+    if (c >= 0x21 && c <= 0x7e && c !== 0x5c && c !== 0x2b && c !== 0x3d) {
+      out += char;
+      continue;
+    }
+    // A lone surrogate has no UTF-8 form: the command line carries U+FFFD in its place.
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+    out += `\\x{${c.toString(16).toUpperCase().padStart(2, "0")}}`;
+  }
+  return out;
+}
+
+/**
+ * The value of `ORCPT` (RFC 3461 section 4.2) for a recipient address: `rfc822;` and xtext for
+ * an ASCII address, `utf-8;` and utf-8-addr-xtext (RFC 6533 section 3) for any other.
+ */
+export function encodeOrcpt(address: string): string {
+  for (let i = 0; i < address.length; i++) {
+    if (address.charCodeAt(i) > 0x7f) return "utf-8;" + encodeUtf8AddrXtext(address);
+  }
+  return "rfc822;" + encodeXtext(address);
+}
+
 /** ESMTP parameters: `KEY` or `KEY=VALUE`; values must already be encoded as needed. */
 export type Parameters = readonly (readonly [string, string | undefined])[];
 
