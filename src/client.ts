@@ -197,8 +197,8 @@ export function checkSendOptions(options: SendOptions): void {
   }
   if (dsn.envid !== undefined) {
     commands.assertNoLineBreak(dsn.envid, "dsn.envid");
-    if (dsn.envid.length > 100) {
-      throw new RangeError("Invalid dsn.envid: longer than 100 characters");
+    if (commands.encodeXtext(dsn.envid).length > 100) {
+      throw new RangeError("Invalid dsn.envid: longer than 100 characters once encoded as xtext");
     }
   }
   if (dsn.notify) {
@@ -230,7 +230,14 @@ function explainCertificateProblem(error: SmtpTlsError, options: ResolvedOptions
     return `${server} is not valid for "${options.serverName}" (set tlsOptions.serverName when ` +
       `connecting by IP address)`;
   }
-  if (/CaUsedAsEndEntity|self.signed/i.test(text)) {
+  if (/CaUsedAsEndEntity/.test(text)) {
+    // rustls checks this before trust: adding the certificate to caCerts cannot help.
+    return `${server} is a CA certificate (basicConstraints CA:TRUE, what \`openssl req -x509\` ` +
+      `makes of a self-signed one by default) presented as the server's own, which Deno's TLS ` +
+      `(rustls) refuses even when it is in tlsOptions.caCerts (Node accepts it there); give the ` +
+      `server a leaf certificate signed by that CA, or a certificate with basicConstraints CA:FALSE`;
+  }
+  if (/self.signed/i.test(text)) {
     return `${server} is self-signed (trust it with tlsOptions.caCerts)`;
   }
   return `${server} is not signed by a trusted CA (add the CA with tlsOptions.caCerts)`;
@@ -477,10 +484,7 @@ export class SmtpClient implements AsyncDisposable {
       const params: [string, string][] = [];
       if (dsn.notify) params.push(["NOTIFY", dsn.notify.join(",")]);
       if (dsn.orcpt) {
-        params.push([
-          "ORCPT",
-          (isAscii(address) ? "rfc822;" : "utf-8;") + commands.encodeXtext(address),
-        ]);
+        params.push(["ORCPT", commands.encodeOrcpt(address)]);
       }
       return params;
     };

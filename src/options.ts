@@ -154,10 +154,17 @@ export interface SendOptions {
 export interface DsnOptions {
   /** Return the full message or only its headers in a failure report (`RET`). */
   readonly ret?: "FULL" | "HDRS";
-  /** An envelope identifier returned in reports (`ENVID`); printable ASCII. */
+  /**
+   * An envelope identifier returned in reports (`ENVID`); printable ASCII, at most 100
+   * characters once encoded as xtext (`+` and `=` take three each).
+   */
   readonly envid?: string;
   /** When to report, per recipient (`NOTIFY`): `["NEVER"]` or any of the three others. */
   readonly notify?: readonly ("SUCCESS" | "FAILURE" | "DELAY")[] | readonly ["NEVER"];
-  /** Send each recipient's address as `ORCPT=rfc822;...`. @default {false} */
+  /**
+   * Send each recipient's address as `ORCPT`: `rfc822;` and xtext (RFC 3461) for an ASCII
+   * address, `utf-8;` and utf-8-addr-xtext (RFC 6533, `\x{F6}` for `ö`) for any other.
+   * @default {false}
+   */
   readonly orcpt?: boolean;
 }

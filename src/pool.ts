@@ -55,9 +55,13 @@ export interface PoolOptions extends ClientOptions {
    */
   readonly idleTimeoutMs?: number;
   /**
-   * Sends that may wait for a connection. Beyond it {@linkcode SmtpPool.send} rejects with
-   * {@linkcode PoolQueueFullError} at once (back-pressure).
-   * @default {1000}
+   * Sends that may wait for a connection. By default any number may, so that a plain
+   * `Promise.all` over a mailing list works: a waiting send costs its message and about 480
+   * bytes of the pool's own (measured on Deno with 20,000 sends of a small composed message
+   * queued at once: 640 bytes per queued send, the message object included). Set a bound for
+   * back-pressure: beyond it {@linkcode SmtpPool.send} rejects with
+   * {@linkcode PoolQueueFullError} at once.
+   * @default {Infinity}
    */
   readonly maxQueue?: number;
   /** Starts at most `messages` sends (retries included) in any `intervalMs` window. */
@@ -247,7 +251,7 @@ export class SmtpPool implements AsyncDisposable {
       maxConnections = 5,
       maxMessages = 100,
       idleTimeoutMs = 30_000,
-      maxQueue = 1000,
+      maxQueue = Infinity,
       rateLimit,
       retries = 2,
       retryDelayMs = 100,

@@ -27,9 +27,20 @@ const MAX_LOCAL_OCTETS = 64;
 const MAX_DOMAIN_OCTETS = 255;
 const MAX_LABEL_OCTETS = 63;
 
+/** `JSON.stringify`, with the Unicode line breaks it leaves raw escaped as well. */
 function quote(text: string): string {
-  return JSON.stringify(text);
+  return JSON.stringify(text).replace(
+    UNICODE_LINE_BREAK_G,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
+
+/**
+ * NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR: line breaks to a receiver that decodes UTF-8
+ * before it splits lines, so an address carrying one could end a command or a header early.
+ */
+const UNICODE_LINE_BREAK = /[\u0085\u2028\u2029]/;
+const UNICODE_LINE_BREAK_G = /[\u0085\u2028\u2029]/g;
 
 function invalid(input: string, reason: string): TypeError {
   return new TypeError(`Invalid address ${quote(input)}: ${reason}`);
@@ -77,6 +88,11 @@ function checkAndSplitAddress(
   original: string,
 ): { local: string; domain: string } {
   if (address === "") throw invalid(original, "empty address");
+  const lineBreak = UNICODE_LINE_BREAK.exec(address);
+  if (lineBreak) {
+    const code = lineBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    throw invalid(original, `address contains a line break (U+${code})`);
+  }
   let at: number;
   if (address.startsWith('"')) {
     let i = 1;

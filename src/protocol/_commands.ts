@@ -1,20 +1,38 @@
 /**
- * One serializer per SMTP command. Every argument is checked for CR, LF and NUL, so that no
- * caller-supplied value can inject a command.
+ * One serializer per SMTP command. Every argument is checked for CR, LF and NUL (and the
+ * Unicode line breaks U+0085, U+2028, U+2029), so that no caller-supplied value can inject a
+ * command.
  *
  * @module
  */
 
-/** Throws a `TypeError` when `value` contains CR, LF or NUL. */
+/** `JSON.stringify`, with the Unicode line breaks it leaves raw escaped as well. */
+function shown(value: string): string {
+  return JSON.stringify(value).replace(
+    /[\u0085\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * Throws a `TypeError` when `value` contains CR, LF or NUL, or a Unicode line break (NEL
+ * U+0085, LINE SEPARATOR U+2028, PARAGRAPH SEPARATOR U+2029) that a receiver decoding UTF-8
+ * may take for the end of a line.
+ */
 export function assertNoLineBreak(value: string, what: string): void {
+  if (hasLineBreak(value)) {
+    throw new TypeError(`Invalid ${what}: contains a line break or NUL: ${shown(value)}`);
+  }
+}
+
+function hasLineBreak(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0x00) {
-      throw new TypeError(
-        `Invalid ${what}: contains a line break or NUL: ${JSON.stringify(value)}`,
-      );
+    if (c === 0x0d || c === 0x0a || c === 0x00 || c === 0x85 || c === 0x2028 || c === 0x2029) {
+      return true;
     }
   }
+  return false;
 }
 
 /** Checks an envelope address: no line breaks, no angle brackets, no spaces, no controls. */
@@ -24,12 +42,12 @@ export function assertEnvelopeAddress(address: string, what: string): void {
     const c = address.charCodeAt(i);
     if (c <= 0x20 || c === 0x3c || c === 0x3e || c === 0x7f) {
       throw new TypeError(
-        `Invalid ${what}: ${JSON.stringify(address)} contains a space, control or angle bracket`,
+        `Invalid ${what}: ${shown(address)} contains a space, control or angle bracket`,
       );
     }
   }
   if (address !== "" && !address.includes("@")) {
-    throw new TypeError(`Invalid ${what}: ${JSON.stringify(address)} has no @`);
+    throw new TypeError(`Invalid ${what}: ${shown(address)} has no @`);
   }
 }
 
@@ -42,6 +60,37 @@ export function encodeXtext(value: string): string {
       : String.fromCharCode(byte);
   }
   return out;
+}
+
+/**
+ * RFC 6533 utf-8-addr-xtext: printable ASCII except `\`, `+` and `=` as it is; every other
+ * character as `\x{HEX}`, its code point in upper-case hex without leading zeros (two digits at
+ * least). 7-bit, so it fits ORCPT whether or not the server offers SMTPUTF8.
+ */
+export function encodeUtf8AddrXtext(value: string): string {
+  let out = "";
+  for (const char of value) {
+    let c = char.codePointAt(0)!;
+    if (c >= 0x21 && c <= 0x7e && c !== 0x5c && c !== 0x2b && c !== 0x3d) {
+      out += char;
+      continue;
+    }
+    // A lone surrogate has no UTF-8 form: the command line carries U+FFFD in its place.
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+    out += `\\x{${c.toString(16).toUpperCase().padStart(2, "0")}}`;
+  }
+  return out;
+}
+
+/**
+ * The value of `ORCPT` (RFC 3461 section 4.2) for a recipient address: `rfc822;` and xtext for
+ * an ASCII address, `utf-8;` and utf-8-addr-xtext (RFC 6533 section 3) for any other.
+ */
+export function encodeOrcpt(address: string): string {
+  for (let i = 0; i < address.length; i++) {
+    if (address.charCodeAt(i) > 0x7f) return "utf-8;" + encodeUtf8AddrXtext(address);
+  }
+  return "rfc822;" + encodeXtext(address);
 }
 
 /** ESMTP parameters: `KEY` or `KEY=VALUE`; values must already be encoded as needed. */
@@ -101,6 +150,9 @@ export function bdat(size: number, last: boolean): string {
 export function auth(mechanism: string, initialResponse?: string): string {
   assertNoLineBreak(mechanism, "SASL mechanism name");
   if (initialResponse === undefined) return `AUTH ${mechanism}`;
-  assertNoLineBreak(initialResponse, "SASL initial response");
+  // The initial response carries credentials: the error does not show it.
+  if (hasLineBreak(initialResponse)) {
+    throw new TypeError("Invalid SASL initial response: contains a line break or NUL");
+  }
   return `AUTH ${mechanism} ${initialResponse}`;
 }

@@ -70,6 +70,14 @@ const CONNECT_PHASES: ReadonlySet<SmtpPhase> = new Set([
   "auth",
 ]);
 
+/**
+ * The first word of a command as errors show it, taken from its redacted form: the first word
+ * of a secret line (an AUTH response) is the secret itself.
+ */
+function shownName(command: CommandLine): string {
+  return (command.display ?? command.line).split(" ", 1)[0]!;
+}
+
 function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
 }
@@ -243,7 +251,7 @@ export class Session {
     if (this.#reader.buffered > 0) {
       throw this.#fail(
         new SmtpProtocolError(
-          `Server sent a reply before ${command.line.split(" ", 1)[0]} was sent: refusing to ` +
+          `Server sent a reply before ${shownName(command)} was sent: refusing to ` +
             `continue out of step`,
           wait.phase,
         ),

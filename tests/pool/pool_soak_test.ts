@@ -92,8 +92,8 @@ test(`10,000 messages through a pool of ${MAX_CONNECTIONS}: memory and sockets s
   const sockets: (number | undefined)[] = [];
   let mismatched = 0;
   for (let round = 0; round < MESSAGES / ROUND; round++) {
-    // 1,000 at a time, queued at once (the default maxQueue): the pool spreads them over its
-    // connections, each of which pipelines them.
+    // 1,000 at a time, queued at once: the pool spreads them over its connections, each of
+    // which pipelines them.
     await Promise.all(
       Array.from({ length: ROUND }, (_, i) => {
         const to = `m${round * ROUND + i}@example.com`;
