@@ -56,7 +56,8 @@ const only = flags.only ? new Set(flags.only.split(",").map((s) => s.trim())) : 
 const here = new URL(".", import.meta.url);
 const certs = new URL("../tests/fixtures/certs/", import.meta.url);
 
-type Impl = "postie" | "nodemailer";
+type Impl = "postie" | "postie-node" | "nodemailer";
+const IMPLS: readonly Impl[] = ["postie", "postie-node", "nodemailer"];
 
 /** One scenario: the sink's flags, the clients' flags, and what to compare. */
 interface Scenario {
@@ -305,9 +306,20 @@ interface RunResult extends ClientResult {
 interface Launchers {
   sink: [string, string[]];
   postie: [string, string[]];
+  /** postie's npm build under Node; undefined without node or the build. */
+  "postie-node": [string, string[]] | undefined;
   nodemailer: [string, string[]];
   nodemailerRuntime: string;
   sinkRuntime: string;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function commandWorks(command: string, args: string[]): Promise<boolean> {
@@ -354,8 +366,33 @@ async function launchers(dir: string): Promise<Launchers> {
     const out = await bundle("_bench_nodemailer.ts", dir);
     if (out) [nodemailer, nodemailerRuntime] = [["node", [out]], "node"];
   }
+  let postieNode: [string, string[]] | undefined;
+  if (haveNode) {
+    const entry = new URL("../npm/esm/mod.js", here).pathname;
+    if (!await exists(entry)) {
+      console.error("building the npm package for the postie-on-Node rows");
+      const { success } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("build_npm.ts", here).pathname, "--no-test"],
+        stdout: "null",
+      }).output();
+      if (!success) console.error("deno task build:npm failed: no postie-on-Node rows");
+    }
+    const out = await exists(entry) ? await bundle("_bench_postie_node.ts", dir) : undefined;
+    if (out) {
+      // Read by _bench_postie_node.ts in the child processes, which inherit it.
+      Deno.env.set("POSTIE_MODULE", entry);
+      postieNode = ["node", [out]];
+    }
+  }
   if (!haveNode) console.error("node not found: the sink and nodemailer run under Deno");
-  return { sink, postie: deno("_bench_postie.ts"), nodemailer, nodemailerRuntime, sinkRuntime };
+  return {
+    sink,
+    postie: deno("_bench_postie.ts"),
+    "postie-node": postieNode,
+    nodemailer,
+    nodemailerRuntime,
+    sinkRuntime,
+  };
 }
 
 async function runOnce(scenario: Scenario, impl: Impl, launch: Launchers): Promise<RunResult> {
@@ -369,7 +406,7 @@ async function runOnce(scenario: Scenario, impl: Impl, launch: Launchers): Promi
       const { port } = await sink.next<{ port: number }>(30_000);
       clientArgs.push(`--port=${port}`);
     }
-    const [command, args] = launch[impl];
+    const [command, args] = launch[impl]!;
     client = new Child(impl, command, [...args, ...clientArgs]);
     await client.next<{ ready: true }>();
     if (sink) {
@@ -491,24 +528,24 @@ async function main(): Promise<void> {
     }
     const chosen = scenarios(attachment, large).filter((s) => !only || only.has(s.id));
     console.log(
-      `postie under deno ${Deno.version.deno}; nodemailer under ${launch.nodemailerRuntime}; ` +
+      `postie under deno ${Deno.version.deno}` +
+        `${launch["postie-node"] ? " and under node (npm build)" : ""}; ` +
+        `nodemailer under ${launch.nodemailerRuntime}; ` +
         `sink under ${launch.sinkRuntime}; ${runs} run(s) per scenario and client, medians; ` +
         `${navigator.hardwareConcurrency} CPUs`,
     );
     const all: Record<string, Record<Impl, RunResult[]>> = {};
     const rows: string[] = [];
     const ratios: string[] = [];
+    const impls = IMPLS.filter((impl) => launch[impl] !== undefined);
     for (const scenario of chosen) {
-      const results: Record<Impl, RunResult[]> = { postie: [], nodemailer: [] };
+      const results: Record<Impl, RunResult[]> = { postie: [], "postie-node": [], nodemailer: [] };
       for (let run = 0; run < runs; run++) {
-        for (const impl of ["postie", "nodemailer"] as const) {
-          results[impl].push(await runOnce(scenario, impl, launch));
-        }
+        for (const impl of impls) results[impl].push(await runOnce(scenario, impl, launch));
       }
       all[scenario.id] = results;
-      const postie = summarise(scenario, results.postie);
-      const nodemailer = summarise(scenario, results.nodemailer);
-      for (const [impl, s] of [["postie", postie], ["nodemailer", nodemailer]] as const) {
+      const summaries = new Map(impls.map((impl) => [impl, summarise(scenario, results[impl])]));
+      for (const [impl, s] of summaries) {
         rows.push(
           `| ${scenario.id} | ${impl} (${s.runtime}) | ${fixed(s.speed, 0)} ${scenario.unit} | ` +
             `${fixed(s.ms, 0)} | ${fixed(s.cpuPerMessage, 3)} (${
@@ -518,9 +555,14 @@ async function main(): Promise<void> {
             `${fixed(s.rssPeakMb, 0)} | ${fixed(s.rssGrowthMb, 1)} |`,
         );
       }
+      const postie = summaries.get("postie")!;
+      const nodemailer = summaries.get("nodemailer")!;
+      const onNode = summaries.get("postie-node");
       const ratio = `| ${scenario.id} | ${scenario.title} | ${
         fixed(postie.speed / nodemailer.speed, 2)
       }× | ${fixed(postie.cpuPerMessage / nodemailer.cpuPerMessage, 2)}× | ${
+        onNode ? fixed(onNode.speed / nodemailer.speed, 2) + "×" : "-"
+      } | ${onNode ? fixed(onNode.cpuPerMessage / nodemailer.cpuPerMessage, 2) + "×" : "-"} | ${
         verdict(scenario, postie, nodemailer)
       } |`;
       ratios.push(ratio);
@@ -532,8 +574,11 @@ async function main(): Promise<void> {
     );
     console.log("|---|---|---|---|---|---|---|---|---|");
     for (const row of rows) console.log(row);
-    console.log("\n| scenario | what | postie/nodemailer speed | CPU/msg ratio | target |");
-    console.log("|---|---|---|---|---|");
+    console.log(
+      "\n| scenario | what | postie (Deno)/nodemailer speed | CPU/msg ratio | " +
+        "postie (Node)/nodemailer speed | CPU/msg ratio | target (Deno) |",
+    );
+    console.log("|---|---|---|---|---|---|---|");
     for (const row of ratios) console.log(row);
     if (flags.json) await Deno.writeTextFile(flags.json, JSON.stringify(all, null, 2));
   } finally {
