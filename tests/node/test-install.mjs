@@ -3,12 +3,21 @@
  * Node.js project, then load it by name with `import` and `require`, type-check a TypeScript
  * consumer of each kind against its declarations (module resolution `node16`), and send a
  * message from a plain script of each kind (`.mjs` and `.cjs`) in that project: STARTTLS, AUTH
- * PLAIN and a file attachment, to a local `smtp-server`.
+ * PLAIN and a file attachment, to a local `smtp-server`; and run the README's Node examples as
+ * written.
  */
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -271,5 +280,62 @@ for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
     assert.equal(mail.attachments.length, 1);
     assert.equal(mail.attachments[0].filename, `report-${build}.bin`);
     assert.ok(content.equals(mail.attachments[0].content), "the attachment arrived intact");
+  });
+}
+
+/** The README's Node examples: each ```js block after a `<!-- node-example: NAME -->` line. */
+function readmeExamples() {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const examples = new Map();
+  for (const match of readme.matchAll(/<!-- node-example: (\S+) -->\s*```js\n([\s\S]*?)```/g)) {
+    examples.set(match[1], match[2]);
+  }
+  return examples;
+}
+
+test("the README has a Node example of each module kind", () => {
+  assert.deepEqual([...readmeExamples().keys()].sort(), ["send.cjs", "send.mjs"]);
+});
+
+for (const [name, code] of readmeExamples()) {
+  test(`the README's ${name} runs as written on Node ${process.versions.node}`, async () => {
+    const server = await startSmtpServer({
+      authOptional: false,
+      authMethods: ["PLAIN", "LOGIN"],
+      onAuth(auth, _session, callback) {
+        if (auth.username === "me@example.com" && auth.password === "readme pass") {
+          return callback(null, { user: auth.username });
+        }
+        callback(new Error("Invalid username or password"));
+      },
+    });
+    const file = join(project, `readme-${name}`);
+    writeFileSync(file, code);
+    writeFileSync(join(dir, "ca.pem"), fixture("ca.pem"));
+    try {
+      await promisify(execFile)("node", [file], {
+        cwd: project,
+        encoding: "utf8",
+        timeout: 15_000,
+        env: {
+          ...process.env,
+          SMTP_HOST: "localhost",
+          SMTP_PORT: String(server.port),
+          SMTP_USER: "me@example.com",
+          SMTP_PASSWORD: "readme pass",
+          // The test server's CA, the way a user adds a private CA without code.
+          NODE_EXTRA_CA_CERTS: join(dir, "ca.pem"),
+        },
+      }).catch((error) => {
+        throw new Error(`node ${name} failed: ${error.stderr || error.message}`);
+      });
+    } finally {
+      await server.close();
+    }
+    assert.ok(server.received.length >= 1, "nothing arrived");
+    for (const received of server.received) {
+      assert.equal(received.secure, true, "sent over TLS");
+      assert.equal(received.user, "me@example.com");
+    }
   });
 }
