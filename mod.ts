@@ -28,7 +28,7 @@
 
 export { Capabilities, SmtpClient } from "./src/client.ts";
 export { sendMail } from "./src/send_mail.ts";
-export { PoolQueueFullError, SmtpPool } from "./src/pool.ts";
+export { SmtpPool } from "./src/pool.ts";
 export type { PoolMessage, PoolOptions, PoolStats, RateLimit } from "./src/pool.ts";
 export {
   type AddressInput,

@@ -7,6 +7,7 @@
 import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation, AuthOptions } from "./auth/types.ts";
 import {
+  describeRecipients,
   SmtpConnectionError,
   SmtpProtocolError,
   SmtpRecipientsError,
@@ -46,7 +47,8 @@ export function finishSend(result: SendResult, options: SendOptions): SendResult
   if (options.rejectOnPartialFailure && result.rejected.length > 0) {
     throw new SmtpRecipientsError(
       `Message sent, but ${result.rejected.length} of ` +
-        `${result.accepted.length + result.rejected.length} recipients were refused`,
+        `${result.accepted.length + result.rejected.length} recipients were refused: ` +
+        describeRecipients(result.rejected),
       result.accepted,
       result.rejected,
     );

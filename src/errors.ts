@@ -67,6 +67,20 @@ export function formatReply(reply: SmtpReply): string {
   return `${reply.code}${enhanced} ${reply.lines.join(" ")}`.trimEnd();
 }
 
+/**
+ * Names refused recipients with their replies, for error messages:
+ * `b@example.com (550 5.1.1 No such user), c@example.com (452 4.2.2 Mailbox full)`; after
+ * `max` of them, how many more.
+ */
+export function describeRecipients(
+  recipients: readonly { address: string; reply: SmtpReply }[],
+  max = 3,
+): string {
+  const named = recipients.slice(0, max).map((r) => `${r.address} (${formatReply(r.reply)})`);
+  const more = recipients.length - named.length;
+  return named.join(", ") + (more > 0 ? ` and ${more} more` : "");
+}
+
 /** The server answered a command with an error reply (4xx or 5xx, or an unexpected code). */
 export class SmtpReplyError extends SmtpError {
   /** The server's reply. */
@@ -215,6 +229,30 @@ export class SmtpProtocolError extends SmtpError {
   constructor(message: string, phase: SmtpPhase, options?: SmtpErrorOptions) {
     super(message, phase, options);
     this.name = "SmtpProtocolError";
+  }
+}
+
+/**
+ * {@linkcode SmtpPool.send} was refused because `maxQueue` sends were already waiting for a
+ * connection (back-pressure: nothing was sent).
+ */
+export class PoolQueueFullError extends SmtpError {
+  /** The queue bound that was reached. */
+  readonly maxQueue: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param maxQueue The queue bound that was reached.
+   */
+  constructor(maxQueue: number) {
+    super(
+      `Cannot queue message: ${maxQueue} sends are already waiting for a connection ` +
+        `(maxQueue); wait for some to finish, or raise maxQueue`,
+      "command",
+    );
+    this.name = "PoolQueueFullError";
+    this.maxQueue = maxQueue;
   }
 }
 

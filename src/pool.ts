@@ -15,6 +15,7 @@ import {
 } from "./client.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
 import {
+  PoolQueueFullError,
   SmtpAuthError,
   SmtpConnectionError,
   SmtpRecipientsError,
@@ -94,23 +95,6 @@ export interface PoolStats {
   readonly inFlight: number;
   /** Sends waiting for a connection, including ones waiting to be retried. */
   readonly queued: number;
-}
-
-/** {@linkcode SmtpPool.send} was refused because too many sends were already waiting. */
-export class PoolQueueFullError extends Error {
-  /** The queue bound that was reached. */
-  readonly maxQueue: number;
-
-  /**
-   * Creates the error.
-   *
-   * @param maxQueue The queue bound that was reached.
-   */
-  constructor(maxQueue: number) {
-    super(`Cannot queue message: ${maxQueue} sends are already waiting for a connection`);
-    this.name = "PoolQueueFullError";
-    this.maxQueue = maxQueue;
-  }
 }
 
 /** Sends dispatched onto one connection at once; the client pipelines them. */

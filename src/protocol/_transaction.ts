@@ -6,7 +6,12 @@
  */
 
 import type { Failure, Stage } from "../delivery.ts";
-import { SmtpConnectionError, SmtpRecipientsError, SmtpReplyError } from "../errors.ts";
+import {
+  describeRecipients,
+  SmtpConnectionError,
+  SmtpRecipientsError,
+  SmtpReplyError,
+} from "../errors.ts";
 import type { Timeouts } from "../options.ts";
 import type { RecipientResult, SmtpReply } from "../types.ts";
 import * as commands from "./_commands.ts";
@@ -444,8 +449,7 @@ function noRecipientError(
   accepted: RecipientResult[],
   rejected: RecipientResult[],
 ): SmtpRecipientsError {
-  const first = rejected[0]?.reply;
-  const detail = first ? `: ${first.code} ${first.lines.join(" ")}` : "";
+  const detail = rejected.length > 0 ? `: ${describeRecipients(rejected)}` : "";
   return new SmtpRecipientsError(
     `Cannot send message: no recipient was accepted${detail}`,
     accepted,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { PoolQueueFullError, SmtpPool } from "../../src/pool.ts";
+import { SmtpPool } from "../../src/pool.ts";
+import { PoolQueueFullError, SmtpError } from "../../src/errors.ts";
 import { SmtpClient } from "../../src/client.ts";
 import { SmtpConnectionError, SmtpRecipientsError, SmtpReplyError } from "../../src/errors.ts";
 import { test } from "../_helpers/test.ts";
@@ -321,7 +322,12 @@ test("send() rejects with PoolQueueFullError when maxQueue sends already wait", 
   });
   await borrowed.promise;
   const waiting = [pool.send(message(1)), pool.send(message(2))];
-  await assert.rejects(pool.send(message(3)), PoolQueueFullError);
+  await assert.rejects(pool.send(message(3)), (error: unknown) => {
+    // An SmtpError like every other failure of a send, saying what to do.
+    assert.ok(error instanceof PoolQueueFullError && error instanceof SmtpError);
+    assert.match(error.message, /raise maxQueue/);
+    return true;
+  });
   assert.equal(pool.stats.queued, 2);
   hold.open();
   await borrow;
