@@ -1,7 +1,7 @@
 /**
  * Test helpers for the AUTH tests, independent of the client: an {@linkcode AuthConversation}
  * over a real loopback TCP socket (greeting, EHLO, then one line out and one reply back), and
- * a scripted loopback server that plays one connection exactly.
+ * an AUTH script for one connection of the shared scripted-server harness.
  *
  * @module
  */
@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { AuthContext, AuthConversation } from "../../src/auth/types.ts";
 import type { SmtpReply } from "../../src/types.ts";
+import { startScriptedServer } from "../_helpers/scripted_server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -189,23 +190,21 @@ export interface ScriptedServer extends AsyncDisposable {
 }
 
 /**
- * Starts a loopback server for one connection: it greets, answers EHLO with `AUTH <offered>`,
- * runs `script`, then answers QUIT with 221 and closes. The socket and the listener are closed
- * on every path, so that the test's resource sanitizer stays quiet.
+ * Starts a loopback server (the scripted-server harness of tests/_helpers) for one connection:
+ * it greets, answers EHLO with `AUTH <offered>`, runs `script`, then answers QUIT with 221 and
+ * closes. The socket and the listener are closed on every path, so that the test's resource
+ * sanitizer stays quiet.
  */
 export function scriptedServer(
   offered: string,
   script: (peer: ScriptPeer) => Promise<void>,
 ): ScriptedServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const finished = (async () => {
-    const conn = await listener.accept();
-    listener.close();
-    const lines = new Lines(conn);
+  let settle!: (outcome: Promise<void>) => void;
+  const finished = new Promise<void>((resolve) => settle = resolve);
+  const server = startScriptedServer((conn) => {
     const peer: ScriptPeer = {
       async readLine() {
-        const line = await lines.read();
+        const line = await conn.readLine();
         if (line === null) throw new Error("The client closed the connection");
         return line;
       },
@@ -215,36 +214,29 @@ export function scriptedServer(
         else assert.match(line, expected);
         return line;
       },
-      async send(...replies) {
-        await lines.write(replies.map((r) => `${r}\r\n`).join(""));
-      },
+      send: (...replies) => conn.send(replies.map((r) => `${r}\r\n`).join("")),
     };
-    try {
+    const run = (async () => {
       await peer.send("220 scripted.test ESMTP");
       await peer.expect(/^EHLO /);
       await peer.send("250-scripted.test", `250 AUTH ${offered}`);
       await script(peer);
-      const last = await lines.read();
+      const last = await conn.readLine();
       if (last !== null) {
         assert.equal(last, "QUIT");
         await peer.send("221 2.0.0 Bye");
       }
-    } finally {
-      conn.close();
-    }
-  })();
+    })();
+    settle(run);
+    return run;
+  });
   // Keep an unobserved failure from becoming an unhandled rejection before the test awaits it.
   finished.catch(() => {});
   return {
-    port,
+    port: server.port,
     finished,
     async [Symbol.asyncDispose]() {
-      try {
-        listener.close();
-      } catch {
-        // closed after accept
-      }
-      await finished.catch(() => {});
+      await server.close().catch(() => {});
     },
   };
 }
