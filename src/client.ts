@@ -373,7 +373,15 @@ export class SmtpClient implements AsyncDisposable {
    */
   async #sendAll(outgoing: Outgoing, options: SendOptions): Promise<AttemptOutcome> {
     while (true) {
-      const failure = await this.#sendOnce(outgoing, options);
+      let failure: Failure | undefined;
+      try {
+        failure = await this.#sendOnce(outgoing, options);
+      } catch (error) {
+        // Not even scheduled (the client quit meanwhile), or aborted: once some recipients
+        // have the message, it is a failure of the send, reported with them.
+        if (outgoing.accepted.length === 0) throw error;
+        failure = { stage: "unsent", error };
+      }
       if (failure) return { ok: false, failure };
       if (outgoing.done) return { ok: true, result: outgoing.result() };
     }

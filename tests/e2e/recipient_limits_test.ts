@@ -347,6 +347,21 @@ for (const runner of ["client", "pool"] as const) {
   });
 }
 
+test("quit() while a split send is under way: the send fails naming those that have the message", async () => {
+  await using server = startLimitServer({ extensions: ["PIPELINING"], limit: 5 });
+  const to = recipients(12);
+  const client = await connect(server);
+  const sent = client.send(raw(to)).catch((error) => error);
+  await client.quit();
+  const error = await sent;
+  await server.close();
+  assert.ok(error instanceof SmtpConnectionError, String(error));
+  assert.equal(error.outcomeUnknown, false);
+  assert.deepEqual(addresses(error.accepted), to.slice(0, 5));
+  assert.match(error.message, /^The client has quit \(after 5 recipients had accepted it/);
+  assert.deepEqual(server.delivered.map((t) => t.to.length), [5]);
+});
+
 async function sendWith(
   runner: "client" | "pool",
   server: LimitServer,
