@@ -26,7 +26,7 @@
  * @module
  */
 
-export { Capabilities, SmtpClient } from "./src/client.ts";
+export { Capabilities, type ServerLimits, SmtpClient } from "./src/client.ts";
 export { sendMail } from "./src/send_mail.ts";
 export { SmtpPool } from "./src/pool.ts";
 export type { PoolMessage, PoolOptions, PoolStats, RateLimit } from "./src/pool.ts";

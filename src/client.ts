@@ -21,7 +21,12 @@ import { Capabilities } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
-import { type ResolvedTimeouts, runTransaction, type Turn } from "./protocol/_transaction.ts";
+import {
+  type ResolvedTimeouts,
+  runTransaction,
+  type TransactionOutcome,
+  type Turn,
+} from "./protocol/_transaction.ts";
 import { envelopeAddress, type Message, needsSmtpUtf8 } from "./mime/mod.ts";
 import { type Failure, mayRetry, reportedError } from "./delivery.ts";
 import { Outgoing, type PreparedMessage } from "./outgoing.ts";
@@ -29,7 +34,7 @@ import { defaultTransport, openFile } from "./transport/default.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
-export { Capabilities } from "./protocol/_capabilities.ts";
+export { Capabilities, type ServerLimits } from "./protocol/_capabilities.ts";
 
 /** How many times the client itself sends a message again after it was not sent. */
 const CLIENT_RETRIES = 1;
@@ -57,7 +62,8 @@ export function finishSend(result: SendResult, options: SendOptions): SendResult
 }
 
 /**
- * One attempt to send `outgoing` over `client`, without the client's own retry: for
+ * One attempt to send `outgoing` over `client` (one transaction per batch of recipients, until
+ * every recipient is settled or one fails), without the client's own retry: for
  * {@linkcode SmtpPool}, which retries by the same rules on another connection.
  */
 export let attemptSend: (
@@ -278,10 +284,12 @@ export class SmtpClient implements AsyncDisposable {
   #readTail: Promise<void> = Promise.resolve();
   #inFlight = new Set<Promise<void>>();
   #quitting: Promise<void> | undefined;
+  /** Transactions started on the current connection (MAIL commands written), for MAILMAX. */
+  #transactions = 0;
 
   static {
     attemptSend = (client, outgoing, options) =>
-      client.#sendOnce(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
+      client.#sendAll(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
   }
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
@@ -327,6 +335,14 @@ export class SmtpClient implements AsyncDisposable {
    * Resolves with the accepted and rejected recipients when at least one was accepted;
    * rejects with {@linkcode SmtpRecipientsError} when none was (nothing is sent then).
    *
+   * Recipient limits: when the server takes fewer recipients per transaction than the message
+   * has (it announces `LIMITS RCPTMAX=n`, or answers "452 4.5.3 too many recipients"), the
+   * message goes to the rest in further transactions on the same connection, in turn after
+   * sends already queued, with the same bytes (one Message-ID), each recipient once; the
+   * result merges them. When a later transaction fails, the error's `accepted` lists the
+   * recipients that have the message already. With `LIMITS MAILMAX=m`, the client ends the
+   * connection with QUIT before the (m+1)-th transaction and connects again.
+   *
    * @param message A raw RFC 5322 message and its envelope.
    * @param options Abort signal and partial-failure policy.
    * @returns What the server accepted.
@@ -337,17 +353,20 @@ export class SmtpClient implements AsyncDisposable {
     return this.#deliver(outgoing, options);
   }
 
-  /** Attempts until the message is sent or the delivery rules say stop; at most one retry. */
+  /**
+   * Attempts until the message is sent or the delivery rules say stop; at most one retry,
+   * which sends only to the recipients that do not have the message yet.
+   */
   async #deliver(outgoing: Outgoing, options: SendOptions): Promise<SendResult> {
     const total = totalDeadline(this.#options.timeouts.totalMs);
     try {
       for (let attempt = 0;; attempt++) {
-        const outcome = await this.#sendOnce(outgoing, options, total);
+        const outcome = await this.#sendAll(outgoing, options, total);
         if (outcome.ok) return finishSend(outcome.result, options);
         const { failure } = outcome;
         const retry = attempt < CLIENT_RETRIES && !options.signal?.aborted &&
           mayRetry(failure, outgoing.replayable, "client");
-        if (!retry) throw reportedError(failure);
+        if (!retry) throw reportedError(failure, outgoing.accepted);
         // The failed attempt's connection is closed already (a 421 or a broken connection).
         this.#session.info(
           `retrying on a new connection after: ${(failure.error as Error).message}`,
@@ -358,58 +377,103 @@ export class SmtpClient implements AsyncDisposable {
     }
   }
 
-  /** One attempt in its turn; rejects at once when `options.signal` aborts. */
-  #sendOnce(
+  /**
+   * Sends to every recipient still waiting: one transaction after another, each in its turn,
+   * until all are settled or one fails. More than one when the server takes fewer recipients
+   * per transaction than the message has (`LIMITS RCPTMAX`, or "452 4.5.3 too many
+   * recipients"); the result merges them all.
+   */
+  async #sendAll(
     outgoing: Outgoing,
     options: SendOptions,
     total: TotalDeadline,
   ): Promise<AttemptOutcome> {
+    while (true) {
+      let failure: Failure | undefined;
+      try {
+        failure = await this.#sendOnce(outgoing, options, total);
+      } catch (error) {
+        // Not even scheduled (the client quit meanwhile), or aborted: once some recipients
+        // have the message, it is a failure of the send, reported with them.
+        if (outgoing.accepted.length === 0) throw error;
+        failure = { stage: "unsent", error };
+      }
+      if (failure) return { ok: false, failure };
+      if (outgoing.done) return { ok: true, result: outgoing.result() };
+    }
+  }
+
+  /** One transaction in its turn; rejects at once when `options.signal` aborts. */
+  #sendOnce(
+    outgoing: Outgoing,
+    options: SendOptions,
+    total: TotalDeadline,
+  ): Promise<Failure | undefined> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
     options.signal?.throwIfAborted();
     const scheduled = this.#schedule((turn) => this.#attempt(outgoing, options, turn, total));
     return abortable(scheduled, options.signal);
   }
 
+  /** One transaction: its outcome settles the recipients it was given, or ends the send. */
   async #attempt(
     outgoing: Outgoing,
     options: SendOptions,
     turn: Turn,
     total: TotalDeadline,
-  ): Promise<AttemptOutcome> {
-    let outcome: AttemptOutcome;
+  ): Promise<Failure | undefined> {
     try {
       options.signal?.throwIfAborted();
-      if (this.#session.closed) {
-        await turn.ready.catch(() => {});
-        // The new connection serves every queued send, so one send's abort does not stop it
-        // (the aborted send has left already): the connect timeouts bound it.
-        await this.#reconnect(total);
+      const mailMax = this.#capabilities.limits.mailMax;
+      if (this.#session.closed || (mailMax !== undefined && this.#transactions >= mailMax)) {
+        turn = await this.#renew(turn, total);
         options.signal?.throwIfAborted();
       }
       const message = await outgoing.prepare(this.#capabilities);
-      outcome = await this.#transaction(this.#session, message, options, turn, total).catch(
-        (error) => ({ ok: false, failure: { stage: "unsent", error } } as const),
-      );
+      const batch = outgoing.batch(message, this.#capabilities.limits);
+      const outcome = await this.#transaction(this.#session, message, batch, options, turn, total)
+        .catch((error) => ({ ok: false, failure: { stage: "unsent", error } } as const));
       await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
+      return outgoing.settle(batch, outcome);
     } catch (error) {
-      outcome = { ok: false, failure: { stage: "unsent", error } };
+      return { stage: "unsent", error };
     }
-    return outcome;
+  }
+
+  /**
+   * A new connection for this turn, once every earlier reply was read: the old one is closed
+   * already, or has carried as many transactions as the server allows (`LIMITS MAILMAX`) and
+   * ends with QUIT. It serves every queued send, so one send's abort does not stop it (the
+   * aborted send has left already): the connect timeouts bound it.
+   */
+  async #renew(turn: Turn, total: TotalDeadline): Promise<Turn> {
+    await turn.ready.catch(() => {});
+    if (!this.#session.closed) {
+      const max = this.#capabilities.limits.mailMax;
+      this.#session.info(`LIMITS MAILMAX=${max} reached: reconnecting for the next transaction`);
+      await quitSession(this.#session, this.#options);
+    }
+    await this.#reconnect(total);
+    // Nothing is outstanding on the new connection.
+    return { ...turn, resetFirst: false };
   }
 
   async #reconnect(total: TotalDeadline): Promise<void> {
     const { session, capabilities } = await open(this.#options, undefined, total);
     this.#session = session;
     this.#capabilities = capabilities;
+    this.#transactions = 0;
   }
 
+  /** Sends `message` to the recipients at `batch` (positions in `message.to`). */
   async #transaction(
     session: Session,
     message: PreparedMessage,
+    batch: readonly number[],
     options: SendOptions,
     turn: Turn,
     total: TotalDeadline,
-  ): Promise<AttemptOutcome> {
+  ): Promise<TransactionOutcome> {
     const caps = this.#capabilities;
     const { body } = message;
     const utf8 = message.smtpUtf8 || needsSmtpUtf8(message.from) ||
@@ -490,9 +554,10 @@ export class SmtpClient implements AsyncDisposable {
       }
       return params;
     };
-    const outcome = await runTransaction(session, {
+    this.#transactions++;
+    return await runTransaction(session, {
       from,
-      to,
+      to: batch.map((position) => to[position]!),
       mailParams,
       rcptParams,
       body,
@@ -507,12 +572,6 @@ export class SmtpClient implements AsyncDisposable {
       signal: options.signal,
       total,
     });
-    if (!outcome.ok) return outcome;
-    const envelope = { from: message.from, to: message.to };
-    const result = message.messageId
-      ? { envelope, messageId: message.messageId, ...outcome.result }
-      : { envelope, ...outcome.result };
-    return { ok: true, result };
   }
 
   /**

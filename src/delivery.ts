@@ -12,18 +12,28 @@
  * lost while their replies are read already leaves the outcome unknown: the stage decides, not
  * the command whose reply was awaited.
  *
+ * Recipient limits: a recipient refused because the transaction has too many
+ * ({@linkcode isTooManyRecipients}) is not refused for good; it goes in a further transaction of
+ * the same message. A failure after an earlier transaction delivered the message is reported
+ * with the recipients that have it ({@linkcode reportedError}).
+ *
  * @module
  */
 
 import {
+  formatReply,
+  SmtpAuthError,
   SmtpConnectionError,
   SmtpError,
+  type SmtpErrorOptions,
   SmtpProtocolError,
   SmtpRecipientsError,
   SmtpReplyError,
   SmtpTimeoutError,
   SmtpTlsError,
+  SmtpUnsupportedError,
 } from "./errors.ts";
+import type { RecipientResult, SmtpReply } from "./types.ts";
 
 /**
  * How far one transaction got, in order:
@@ -62,17 +72,72 @@ export function bodyTouched(stage: Stage): boolean {
 }
 
 /**
- * The error to report for a failed transaction: the error itself, or, when the server may hold
- * the message, the same kind of error with `outcomeUnknown` set and a message that says so. An
- * abort's reason is reported as it is (the caller knows it aborted).
+ * Whether a reply to RCPT refuses the recipient only because the transaction has too many
+ * (RFC 5321 4.5.3.1.10): 452, or 552 (which RFC 821 listed for it, and which RFC 5321 asks
+ * clients to treat the same), with the enhanced status `x.5.3`, or, without an enhanced status,
+ * with "too many recipients" in its text. Such a recipient goes in a further transaction.
  */
-export function reportedError(failure: Failure): unknown {
+export function isTooManyRecipients(reply: SmtpReply): boolean {
+  if (reply.code !== 452 && reply.code !== 552) return false;
+  const status = reply.enhancedStatus;
+  if (status) return status.subject === 5 && status.detail === 3;
+  return /too many recipients/i.test(reply.lines.join(" "));
+}
+
+/**
+ * The error to report for a failed transaction: the error itself, or the same kind of error
+ * with more said:
+ * - when the server may hold the message: `outcomeUnknown` set, and a message that says so;
+ * - when `accepted` lists recipients that have the message from an earlier transaction of the
+ *   same send: those, as the error's `accepted`, and their number in its message.
+ *
+ * An abort's reason, and an error that is not an `SmtpError`, are reported as they are.
+ *
+ * @param failure The failed transaction.
+ * @param accepted The recipients that accepted the message in earlier transactions.
+ */
+export function reportedError(
+  failure: Failure,
+  accepted: readonly RecipientResult[] = [],
+): unknown {
   const { error } = failure;
-  if (!(error instanceof SmtpError) || error.outcomeUnknown) return error;
-  if (verdictOf(failure) !== "maybe-delivered") return error;
-  const message = `${error.message} after the whole message was sent: the server may have ` +
-    `accepted it (outcome unknown; check for its Message-ID before sending it again)`;
-  const options = { cause: error, outcomeUnknown: true };
+  if (!(error instanceof SmtpError)) return error;
+  const unknown = !error.outcomeUnknown && verdictOf(failure) === "maybe-delivered";
+  const delivered = accepted.length > 0 && error.accepted.length === 0;
+  if (!unknown && !delivered) return error;
+  let note = "";
+  if (unknown) {
+    note += " after the whole message was sent: the server may have accepted it (outcome " +
+      "unknown; check for its Message-ID before sending it again)";
+  }
+  if (delivered) {
+    const count = accepted.length === 1 ? "1 recipient" : `${accepted.length} recipients`;
+    note += ` (after ${count} had accepted it in an earlier transaction: see error.accepted)`;
+  }
+  return rebuilt(error, note, {
+    cause: error,
+    outcomeUnknown: unknown || error.outcomeUnknown,
+    accepted: delivered ? accepted : error.accepted,
+  });
+}
+
+/** The same kind of error, with `note` added to its message and `options` applied. */
+function rebuilt(error: SmtpError, note: string, options: SmtpErrorOptions): SmtpError {
+  if (error instanceof SmtpReplyError) {
+    // The reply stays last: "Message refused (after ...): 554 5.7.1 ...".
+    const detail = `: ${formatReply(error.reply)}`;
+    const base = error.message.endsWith(detail)
+      ? error.message.slice(0, -detail.length)
+      : error.message;
+    if (error instanceof SmtpAuthError) {
+      return new SmtpAuthError(base + note, error.command, error.reply, options);
+    }
+    return new SmtpReplyError(base + note, error.phase, error.command, error.reply, options);
+  }
+  const message = error.message + note;
+  if (error instanceof SmtpRecipientsError) {
+    return new SmtpRecipientsError(message, options.accepted ?? [], error.rejected, options);
+  }
   if (error instanceof SmtpTimeoutError) {
     return new SmtpTimeoutError(message, error.phase, error.timeoutMs, options);
   }
@@ -80,6 +145,9 @@ export function reportedError(failure: Failure): unknown {
     return new SmtpProtocolError(message, error.phase, options);
   }
   if (error instanceof SmtpTlsError) return new SmtpTlsError(message, options);
+  if (error instanceof SmtpUnsupportedError) {
+    return new SmtpUnsupportedError(message, error.phase, error.extension, options);
+  }
   return new SmtpConnectionError(message, error.phase, options);
 }
 

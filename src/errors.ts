@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SmtpReply } from "./types.ts";
+import type { RecipientResult, SmtpReply } from "./types.ts";
 
 /** The step of the session in which an error happened. */
 export type SmtpPhase =
@@ -29,6 +29,12 @@ export interface SmtpErrorOptions extends ErrorOptions {
    * @default {false}
    */
   readonly outcomeUnknown?: boolean;
+  /**
+   * Recipients that have the message although the send failed: those that accepted it in an
+   * earlier transaction of the same send (see {@linkcode SmtpError.accepted}).
+   * @default {[]}
+   */
+  readonly accepted?: readonly RecipientResult[];
 }
 
 /** Base class of every error that comes from talking to an SMTP server. */
@@ -44,19 +50,30 @@ export class SmtpError extends Error {
    * Message-ID on the receiving side before resending.
    */
   readonly outcomeUnknown: boolean;
+  /**
+   * Recipients that have the message although this error ended the send. A message to more
+   * recipients than the server takes in one transaction goes out in several (see "Recipient
+   * limits" in the README); when a later one fails, the recipients of the earlier ones already
+   * have it: they are listed here, and the message says how many. Leave them out when sending
+   * the message again. For {@linkcode SmtpRecipientsError}, the recipients that accepted the
+   * message. Empty when no recipient has it.
+   */
+  readonly accepted: readonly RecipientResult[];
 
   /**
    * Creates the error.
    *
    * @param message What failed.
    * @param phase The step of the session that failed.
-   * @param options The underlying cause, and whether the outcome is unknown.
+   * @param options The underlying cause, whether the outcome is unknown, and the recipients
+   * that have the message already.
    */
   constructor(message: string, phase: SmtpPhase, options?: SmtpErrorOptions) {
     super(message, options);
     this.name = "SmtpError";
     this.phase = phase;
     this.outcomeUnknown = options?.outcomeUnknown ?? false;
+    this.accepted = options?.accepted ?? [];
   }
 }
 
@@ -95,14 +112,14 @@ export class SmtpReplyError extends SmtpError {
    * @param phase The step of the session that failed.
    * @param command The command that was answered, already redacted.
    * @param reply The server's reply.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, if any, and the recipients that have the message.
    */
   constructor(
     message: string,
     phase: SmtpPhase,
     command: string,
     reply: SmtpReply,
-    options?: ErrorOptions,
+    options?: SmtpErrorOptions,
   ) {
     super(`${message}: ${formatReply(reply)}`, phase, options);
     this.name = "SmtpReplyError";
@@ -129,9 +146,9 @@ export class SmtpAuthError extends SmtpReplyError {
    * @param message What failed.
    * @param command The AUTH command, redacted to its mechanism name.
    * @param reply The server's reply.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, if any, and the recipients that have the message.
    */
-  constructor(message: string, command: string, reply: SmtpReply, options?: ErrorOptions) {
+  constructor(message: string, command: string, reply: SmtpReply, options?: SmtpErrorOptions) {
     super(message, "auth", command, reply, options);
     this.name = "SmtpAuthError";
   }
@@ -139,26 +156,25 @@ export class SmtpAuthError extends SmtpReplyError {
 
 /** Not every recipient was accepted and the caller asked for that to be an error. */
 export class SmtpRecipientsError extends SmtpError {
-  /** Recipients that the server accepted. */
-  readonly accepted: readonly { address: string; reply: SmtpReply }[];
   /** Recipients that the server refused. */
-  readonly rejected: readonly { address: string; reply: SmtpReply }[];
+  readonly rejected: readonly RecipientResult[];
 
   /**
    * Creates the error.
    *
    * @param message What failed.
-   * @param accepted Recipients that the server accepted.
+   * @param accepted Recipients that the server accepted (the error's `accepted`).
    * @param rejected Recipients that the server refused.
+   * @param options The underlying cause, if any.
    */
   constructor(
     message: string,
-    accepted: readonly { address: string; reply: SmtpReply }[],
-    rejected: readonly { address: string; reply: SmtpReply }[],
+    accepted: readonly RecipientResult[],
+    rejected: readonly RecipientResult[],
+    options?: ErrorOptions,
   ) {
-    super(message, "rcpt");
+    super(message, "rcpt", { ...options, accepted });
     this.name = "SmtpRecipientsError";
-    this.accepted = accepted;
     this.rejected = rejected;
   }
 }
@@ -184,9 +200,10 @@ export class SmtpTlsError extends SmtpError {
    * Creates the error.
    *
    * @param message What failed.
-   * @param options The underlying cause, if any.
+   * @param options The underlying cause, whether the outcome is unknown, and the recipients
+   * that have the message.
    */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: SmtpErrorOptions) {
     super(message, "tls", options);
     this.name = "SmtpTlsError";
   }
@@ -267,9 +284,15 @@ export class SmtpUnsupportedError extends SmtpError {
    * @param message What is missing and why it is needed.
    * @param phase The step of the session in which it was found.
    * @param extension The missing extension.
+   * @param options The recipients that have the message already, if any.
    */
-  constructor(message: string, phase: SmtpPhase, extension: string) {
-    super(message, phase);
+  constructor(
+    message: string,
+    phase: SmtpPhase,
+    extension: string,
+    options?: SmtpErrorOptions,
+  ) {
+    super(message, phase, options);
     this.name = "SmtpUnsupportedError";
     this.extension = extension;
   }

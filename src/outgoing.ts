@@ -1,17 +1,21 @@
 /**
- * A message on its way to the server: prepares the body of each attempt and knows whether the
- * message can still be produced again byte for byte (the replay rule of `delivery.ts`).
+ * A message on its way to the server: prepares the body of each attempt, knows whether the
+ * message can still be produced again byte for byte (the replay rule of `delivery.ts`), and
+ * which recipients still wait for it (a send may take several transactions: recipient limits).
  *
  * @module
  */
 
-import { bodyTouched, type Stage } from "./delivery.ts";
-import type { Capabilities } from "./protocol/_capabilities.ts";
+import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
+import { SmtpRecipientsError } from "./errors.ts";
+import type { Capabilities, ServerLimits } from "./protocol/_capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
+import type { TransactionOutcome } from "./protocol/_transaction.ts";
 import { composeForSending } from "./mime/compose.ts";
+import { recordedBoundaries } from "./mime/_multipart.ts";
 import type { Message } from "./mime/mod.ts";
 import type { FileOpener } from "./transport/types.ts";
-import type { Envelope, RawMessage } from "./types.ts";
+import type { Envelope, RawMessage, RecipientResult, SendResult, SmtpReply } from "./types.ts";
 
 /** A message ready for one transaction attempt. */
 export interface PreparedMessage {
@@ -46,12 +50,24 @@ function hasEightBitBytes(bytes: Uint8Array): boolean {
   return false;
 }
 
+/** The lower-case domain of an envelope address (empty for a bare local part). */
+function domainOf(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at === -1 ? "" : address.slice(at + 1).toLowerCase();
+}
+
 /**
  * One message and the bodies of its attempts. The rule for sending it again: bytes (a raw
  * message given as bytes or text, a composed message without streams) can always be produced
  * again; a stream the caller gave (a raw message's, or an attachment's) only while not one byte
  * of it was read, by sending the very same unread body. A composed message is composed again
- * with the same Message-ID and Date.
+ * with the same Message-ID, Date, MIME boundaries and transfer encodings: byte for byte the same.
+ *
+ * It also keeps the send's recipients: each transaction takes some of those still waiting
+ * ({@linkcode Outgoing.batch}), and its outcome settles them ({@linkcode Outgoing.settle}):
+ * accepted, refused, or, when the server had too many for one transaction, still waiting for
+ * the next. A recipient that accepted the message is never given it again, by a further
+ * transaction or by a retry.
  */
 export class Outgoing {
   readonly #message: Message | RawMessage;
@@ -65,8 +81,18 @@ export class Outgoing {
   #inUse: PreparedMessage | undefined;
   #touched = false;
   #released = false;
-  /** The Message-ID and Date of the first composition, kept for every later one. */
-  #fixed: { messageId: string; date: Date } | undefined;
+  /** The Message-ID, Date and 8-bit choice of the first composition, kept for every later one. */
+  #fixed: { messageId: string; date: Date; allow8bit: boolean } | undefined;
+  /** The MIME boundaries of the first composition, given out again to every later one. */
+  readonly #boundaries: string[] = [];
+  /** Positions in the envelope's `to` of recipients not yet settled; set by the first batch. */
+  #waiting: number[] | undefined;
+  readonly #accepted: RecipientResult[] = [];
+  readonly #rejected: RecipientResult[] = [];
+  /** The reply to the data of the last transaction that delivered the message. */
+  #reply: SmtpReply | undefined;
+  /** The envelope and Message-ID of the last prepared body. */
+  #sent: { envelope: Envelope; messageId: string | undefined } | undefined;
 
   /**
    * Checks what can be checked without composing: a raw message's envelope and line ends.
@@ -104,7 +130,105 @@ export class Outgoing {
     const prepared = this.#unread ?? await this.#prepareFresh(capabilities);
     this.#unread = undefined;
     this.#inUse = prepared;
+    this.#sent = {
+      envelope: { from: prepared.from, to: prepared.to },
+      messageId: prepared.messageId,
+    };
     return prepared;
+  }
+
+  /**
+   * The recipients of the next transaction: positions in `prepared.to` of those still waiting,
+   * in order, at most `limits.rcptMax` of them, of at most `limits.rcptDomainMax` domains. A
+   * stream the caller gave can be sent only once: its transaction takes every recipient, and the
+   * server's replies say which it could not take.
+   *
+   * @param prepared The body prepared for the transaction.
+   * @param limits What the server announced with `LIMITS`.
+   * @returns Positions in `prepared.to`; never empty while recipients are waiting.
+   */
+  batch(prepared: PreparedMessage, limits: ServerLimits): readonly number[] {
+    const waiting = this.#waiting ??= prepared.to.map((_, i) => i);
+    if (this.#oneShot) return waiting;
+    const max = limits.rcptMax ?? Infinity;
+    const maxDomains = limits.rcptDomainMax ?? Infinity;
+    const batch: number[] = [];
+    const domains = new Set<string>();
+    for (const position of waiting) {
+      if (batch.length >= max) break;
+      const domain = domainOf(prepared.to[position]!);
+      if (!domains.has(domain)) {
+        if (domains.size >= maxDomains) continue;
+        domains.add(domain);
+      }
+      batch.push(position);
+    }
+    return batch;
+  }
+
+  /**
+   * Settles the recipients of `batch` with the outcome of its transaction (called after
+   * {@linkcode attempted}). Accepted and refused recipients are done; those refused only because
+   * the transaction had too many wait for the next, unless the body cannot be sent again (then
+   * they are refused, with the server's reply). A transaction that every recipient refused
+   * after an earlier one delivered the message refuses those recipients, no more: the send has
+   * succeeded for the others.
+   *
+   * @param batch The positions the transaction was given ({@linkcode batch}).
+   * @param outcome How the transaction ended.
+   * @returns The failure that ends the send, or `undefined` when the transaction counts.
+   */
+  settle(batch: readonly number[], outcome: TransactionOutcome): Failure | undefined {
+    let accepted: readonly RecipientResult[];
+    let rejected: readonly RecipientResult[];
+    let deferred: readonly number[] = [];
+    if (outcome.ok) {
+      const { result } = outcome;
+      accepted = result.accepted;
+      rejected = result.rejected;
+      if (this.replayable) deferred = result.deferred.map((d) => batch[d.position]!);
+      else rejected = [...rejected, ...result.deferred.map((d) => d.result)];
+      this.#reply = result.reply;
+    } else {
+      const { error } = outcome.failure;
+      if (!(error instanceof SmtpRecipientsError) || this.#accepted.length === 0) {
+        return outcome.failure;
+      }
+      accepted = error.accepted;
+      rejected = error.rejected;
+    }
+    this.#accepted.push(...accepted);
+    this.#rejected.push(...rejected);
+    const done = new Set(batch);
+    for (const position of deferred) done.delete(position);
+    this.#waiting = (this.#waiting ?? []).filter((position) => !done.has(position));
+    return undefined;
+  }
+
+  /** Whether every recipient is settled (accepted or refused). */
+  get done(): boolean {
+    return this.#waiting !== undefined && this.#waiting.length === 0;
+  }
+
+  /** The recipients that accepted the message so far, over every transaction (a copy). */
+  get accepted(): readonly RecipientResult[] {
+    return [...this.#accepted];
+  }
+
+  /**
+   * What the send came to, over all its transactions: every accepted and every refused
+   * recipient, and the reply to the data of the last transaction that delivered the message.
+   * Call it once {@linkcode done} after at least one transaction delivered the message.
+   */
+  result(): SendResult {
+    const sent = this.#sent!;
+    const result = {
+      envelope: sent.envelope,
+      accepted: [...this.#accepted],
+      rejected: [...this.#rejected],
+      reply: this.#reply!,
+    };
+    return sent.messageId === undefined ? result : { ...result, messageId: sent.messageId };
   }
 
   /**
@@ -162,11 +286,13 @@ export class Outgoing {
     }
     const fixed = this.#fixed;
     const date = fixed?.date ?? message.date ?? new Date();
+    const allow8bit = fixed?.allow8bit ?? capabilities.has("8BITMIME");
     const composed = await composeForSending(
-      fixed ? { ...message, ...fixed } : { ...message, date },
-      { allow8bit: capabilities.has("8BITMIME"), openFile: this.#openFile },
+      fixed ? { ...message, messageId: fixed.messageId, date } : { ...message, date },
+      { allow8bit, openFile: this.#openFile },
+      recordedBoundaries(this.#boundaries),
     );
-    this.#fixed ??= { messageId: composed.messageId, date };
+    this.#fixed ??= { messageId: composed.messageId, date, allow8bit };
     const envelope = this.#envelope ?? composed.envelope;
     return {
       from: envelope.from,

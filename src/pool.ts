@@ -551,7 +551,7 @@ export class SmtpPool implements AsyncDisposable {
       } else {
         const aborted = job.signal?.aborted ?? false;
         ok = false;
-        outcome = reportedError(attempt.failure);
+        outcome = reportedError(attempt.failure, job.outgoing!.accepted);
         retry = !aborted && job.attempts < this.#retries &&
           mayRetry(attempt.failure, job.outgoing!.replayable, "pool");
         // A transient failure is tried again on a fresh connection: this one is done.

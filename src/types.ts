@@ -56,16 +56,27 @@ export interface RecipientResult {
   readonly reply: SmtpReply;
 }
 
-/** The outcome of one accepted message. */
+/**
+ * The outcome of one accepted message. A message to more recipients than the server takes in
+ * one transaction goes out in several, with the same bytes; the result merges them.
+ */
 export interface SendResult {
   /** The envelope that was used. */
   readonly envelope: Envelope;
   /** The Message-ID header of a composed message (with angle brackets). */
   readonly messageId?: string;
-  /** Recipients that the server accepted. */
+  /** Recipients that the server accepted, over every transaction. */
   readonly accepted: readonly RecipientResult[];
-  /** Recipients that the server refused. */
+  /**
+   * Recipients that the server refused, over every transaction. A recipient the server had no
+   * room for ("452 4.5.3 too many recipients") is not here but sent in a further transaction,
+   * unless that cannot be: a body given as a `ReadableStream` is sent once, and a transaction
+   * that accepted nobody is not repeated.
+   */
   readonly rejected: readonly RecipientResult[];
-  /** The server's reply to the end of the message data (the queue id is usually in it). */
+  /**
+   * The server's reply to the end of the message data (the queue id is usually in it): of the
+   * last transaction that carried the message, when it took several.
+   */
   readonly reply: SmtpReply;
 }

@@ -64,6 +64,20 @@ export function randomBoundary(): string {
   return `postie_${hex}`;
 }
 
+/**
+ * The boundaries of one message, the same on every composition: the first composition draws
+ * random ones ({@linkcode randomBoundary}) and records them in `recorded`; a later one given the
+ * same array gets the same boundaries in the same order, so that the message comes out byte for
+ * byte the same (a message sent in several transactions, or sent again).
+ *
+ * @param recorded The boundaries drawn so far for the message; filled on first use.
+ * @returns A source of boundaries for one composition.
+ */
+export function recordedBoundaries(recorded: string[]): () => string {
+  let next = 0;
+  return () => recorded[next++] ??= randomBoundary();
+}
+
 /** Bytes read at a time from a byte stream (such as a file), into one reused buffer. */
 const READ_SIZE = 512 * 1024;
 

@@ -301,8 +301,12 @@ function textPart(
   return { part: { headers, body: { kind: "encoded", bytes } }, eightBit: encoding === "8bit" };
 }
 
-function multipart(subtype: string, children: Part[], extra: readonly Parameter[] = []): Part {
-  const boundary = randomBoundary();
+function multipart(
+  subtype: string,
+  children: Part[],
+  boundary: string,
+  extra: readonly Parameter[] = [],
+): Part {
   const headers = formatWithParameters(`Content-Type`, `multipart/${subtype}`, [
     ...extra,
     { key: "boundary", value: boundary },
@@ -513,19 +517,22 @@ const IN_MEMORY_LIMIT = 256 * 1024;
 /**
  * {@linkcode composeMessage} for the client: a message whose content is all in memory and
  * small comes as one array (no stream machinery per message, and its size is known for SIZE);
- * anything else is streamed.
+ * anything else is streamed. `nextBoundary` gives the multipart boundaries (the same ones on
+ * every composition of one message: see `recordedBoundaries()`).
  */
 export async function composeForSending(
   message: Message,
   options: ComposeOptions,
+  nextBoundary: () => string = randomBoundary,
 ): Promise<Omit<ComposedMessage, "body"> & { body: Uint8Array | ReadableStream<Uint8Array> }> {
-  const { root, ...composed } = await composeParts(message, options);
+  const { root, ...composed } = await composeParts(message, options, nextBoundary);
   return { ...composed, ...messageBody(root, IN_MEMORY_LIMIT) };
 }
 
 async function composeParts(
   message: Message,
   options: ComposeOptions,
+  nextBoundary: () => string = randomBoundary,
 ): Promise<Omit<ComposedMessage, "body" | "size"> & { root: Part }> {
   if (message === null || typeof message !== "object") throw fail("message is not an object");
   if (message.from === undefined) throw fail("from is required");
@@ -624,7 +631,9 @@ async function composeParts(
     eightBit ||= part.eightBit;
     alternatives.push(
       related.length > 0
-        ? multipart("related", [part.part, ...related], [{ key: "type", value: "text/html" }])
+        ? multipart("related", [part.part, ...related], nextBoundary(), [
+          { key: "type", value: "text/html" },
+        ])
         : part.part,
     );
   }
@@ -633,11 +642,11 @@ async function composeParts(
     alternatives.push(calendar.part);
   }
   let content: Part | undefined = alternatives.length > 1
-    ? multipart("alternative", alternatives)
+    ? multipart("alternative", alternatives, nextBoundary())
     : alternatives[0];
   if (content === undefined && mixed.length === 0) content = textPart("text/plain", "", false).part;
   const root = mixed.length > 0
-    ? multipart("mixed", content ? [content, ...mixed] : mixed)
+    ? multipart("mixed", content ? [content, ...mixed] : mixed, nextBoundary())
     : content!;
 
   const seen = new Set<string>();

@@ -6,12 +6,51 @@
 
 import type { SmtpReply } from "../types.ts";
 
+/**
+ * The limits a server announces with `LIMITS` (RFC 9422) that postie applies. A limit the
+ * server did not announce, or announced with a value that is not a positive integer, is absent.
+ */
+export interface ServerLimits {
+  /** `MAILMAX`: transactions (MAIL commands) per connection. */
+  readonly mailMax?: number;
+  /** `RCPTMAX`: recipients (RCPT commands) per transaction. */
+  readonly rcptMax?: number;
+  /** `RCPTDOMAINMAX`: distinct recipient domains per transaction. */
+  readonly rcptDomainMax?: number;
+}
+
+const LIMIT_NAMES = {
+  MAILMAX: "mailMax",
+  RCPTMAX: "rcptMax",
+  RCPTDOMAINMAX: "rcptDomainMax",
+} as const satisfies Record<string, keyof ServerLimits>;
+
+/**
+ * Parses the parameters of `LIMITS`: `NAME=value` each. Other names, and values that are not
+ * positive integers, are ignored; a limit given twice counts with its lower value.
+ */
+function parseLimits(params: readonly string[]): ServerLimits {
+  const limits: { -readonly [K in keyof ServerLimits]: number } = {};
+  for (const param of params) {
+    const match = /^([A-Za-z0-9_-]+)=(\d{1,15})$/.exec(param);
+    if (!match) continue;
+    const name = match[1]!.toUpperCase();
+    const value = Number(match[2]);
+    if (!Object.hasOwn(LIMIT_NAMES, name) || value < 1) continue;
+    const key = LIMIT_NAMES[name as keyof typeof LIMIT_NAMES];
+    limits[key] = Math.min(value, limits[key] ?? Infinity);
+  }
+  return limits;
+}
+
 /** What the server said it supports in its EHLO reply. Keywords are case-insensitive. */
 export class Capabilities {
   /** The server's name from the first EHLO line. */
   readonly serverName: string;
   /** Whether the server answered EHLO (false after the HELO fallback: no extensions). */
   readonly esmtp: boolean;
+  /** The limits announced with `LIMITS` (RFC 9422); empty when the server announced none. */
+  readonly limits: ServerLimits;
   readonly #extensions: Map<string, readonly string[]>;
   readonly #auth: readonly string[];
 
@@ -29,6 +68,7 @@ export class Capabilities {
     const auth = new Set<string>();
     for (const name of extensions.get("AUTH") ?? []) auth.add(name.toUpperCase());
     this.#auth = [...auth];
+    this.limits = parseLimits(extensions.get("LIMITS") ?? []);
   }
 
   /** Parses an EHLO reply. */

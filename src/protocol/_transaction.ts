@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Failure, Stage } from "../delivery.ts";
+import { type Failure, isTooManyRecipients, type Stage } from "../delivery.ts";
 import {
   describeRecipients,
   SmtpConnectionError,
@@ -75,10 +75,24 @@ export interface TransactionSettings {
   readonly total?: TotalDeadline | undefined;
 }
 
+/**
+ * A recipient refused only because the transaction had too many (a 452 `4.5.3`): it may go in a
+ * further transaction of the same message.
+ */
+export interface Deferral {
+  /** Where the recipient is in the transaction's `to`. */
+  readonly position: number;
+  /** The server's reply to its RCPT. */
+  readonly result: RecipientResult;
+}
+
 /** What the server accepted. */
 export interface TransactionResult {
   readonly accepted: RecipientResult[];
+  /** Recipients refused for any other reason than too many recipients. */
   readonly rejected: RecipientResult[];
+  /** Recipients refused because the transaction had too many. */
+  readonly deferred: readonly Deferral[];
   readonly reply: SmtpReply;
 }
 
@@ -234,7 +248,9 @@ class Envelope {
   readonly mail: CommandLine;
   readonly rcpts: CommandLine[];
   readonly accepted: RecipientResult[] = [];
+  /** Every refused recipient, in order, including the deferred ones. */
   readonly rejected: RecipientResult[] = [];
+  readonly deferred: Deferral[] = [];
   mailReply: SmtpReply | undefined;
 
   constructor(readonly input: TransactionInput) {
@@ -255,6 +271,7 @@ class Envelope {
     this.mailReply = await readReply(session, wait, this.mail.line, turn);
     for (const [i, address] of this.input.to.entries()) {
       this.record(
+        i,
         address,
         await readReply(session, { ...wait, phase: "rcpt" }, this.rcpts[i]!.line, turn),
       );
@@ -267,12 +284,29 @@ class Envelope {
     if (!positive(this.mailReply)) return;
     for (const [i, address] of this.input.to.entries()) {
       const rcptWait: Wait = { ...wait, phase: "rcpt" };
-      this.record(address, await commandReply(session, this.rcpts[i]!, rcptWait, turn));
+      this.record(i, address, await commandReply(session, this.rcpts[i]!, rcptWait, turn));
     }
   }
 
-  record(address: string, reply: SmtpReply): void {
-    (positive(reply) ? this.accepted : this.rejected).push({ address, reply });
+  record(position: number, address: string, reply: SmtpReply): void {
+    const result = { address, reply };
+    if (positive(reply)) {
+      this.accepted.push(result);
+    } else {
+      this.rejected.push(result);
+      if (isTooManyRecipients(reply)) this.deferred.push({ position, result });
+    }
+  }
+
+  /**
+   * The result once the message was accepted. A transaction that accepted no recipient fails
+   * instead ({@linkcode failure}), with the deferred ones among the refused: they are not
+   * deferred again, so that a server that takes none cannot make the client loop.
+   */
+  result(reply: SmtpReply): TransactionResult {
+    const deferred = new Set(this.deferred.map((d) => d.result));
+    const rejected = this.rejected.filter((r) => !deferred.has(r));
+    return { accepted: this.accepted, rejected, deferred: this.deferred, reply };
   }
 
   /** The error that ends the transaction before its data, if any. */
@@ -337,7 +371,7 @@ async function sendWithData(
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
   const reply = await readReply(session, endWait, ".", turn);
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
-  return { accepted: envelope.accepted, rejected: envelope.rejected, reply };
+  return envelope.result(reply);
 }
 
 async function sendWithBdat(
@@ -442,7 +476,7 @@ async function sendWithBdat(
     const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
     throw new SmtpReplyError("Message refused", "data", command, reply);
   }
-  return { accepted: envelope.accepted, rejected: envelope.rejected, reply: finalReply };
+  return envelope.result(finalReply);
 }
 
 function noRecipientError(

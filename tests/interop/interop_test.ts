@@ -634,3 +634,80 @@ interop("DSN: NOTIFY=SUCCESS and ENVID produce a delivery report for the sender"
   assert.match(report, /Action: delivered/);
   assert.match(report, /Original-Recipient: rfc822; ?alice@postie\.test/);
 });
+
+// --- recipient limits -----------------------------------------------------------------------------
+
+const lists = Array.from({ length: 12 }, (_, i) => `list${String(i + 1).padStart(2, "0")}`);
+
+interop(
+  "recipient limit: one message to 12 recipients, 5 per transaction, one copy each",
+  async () => {
+    const mark = token();
+    const opts = options("starttls");
+    const file = await Deno.makeTempFile({ prefix: "postie-interop-" });
+    try {
+      // Over 256 KiB with the file: streamed, so composed again, byte for byte, per transaction.
+      await Deno.writeFile(file, randomBytes(300 * 1024));
+      const to = lists.map((name) => `${name}@${env.domain}`);
+      const result = await sendMail(opts, {
+        from: "sender@postie.test",
+        to: to.slice(0, 6),
+        bcc: to.slice(6),
+        subject: `many ${mark}`,
+        text: `One message for twelve. ${mark}`,
+        attachments: [{ filename: "data.bin", content: { path: file } }],
+      });
+      assert.deepEqual(result.accepted.map((r) => r.address), to);
+      assert.deepEqual(result.rejected, []);
+      assert.match(result.reply.lines.join(" "), /queued as/);
+      // Three transactions on one connection: Postfix deferred the rest twice.
+      const commands = client(opts.transcript);
+      assert.equal(commands.filter((line) => line.startsWith("MAIL FROM:")).length, 3);
+      assert.equal(commands.filter((line) => line.startsWith("RCPT TO:")).length, 12 + 7 + 2);
+      const deferrals = server(opts.transcript).filter((line) => /^452 4\.5\.3 /.test(line));
+      assert.equal(deferrals.length, 7 + 2);
+
+      const copies = await Promise.all(lists.map((name) => delivered(name, mark)));
+      const texts = copies.map((bytes) => new TextDecoder().decode(bytes));
+      // What postie sent starts at its From header (Postfix puts its own fields above it).
+      const sent = texts.map((text) => text.slice(text.indexOf("\nFrom: ") + 1));
+      for (const text of sent) assert.equal(text, sent[0]);
+      const mail = await parse(copies[0]!);
+      assert.equal(mail.messageId, result.messageId);
+      assert.deepEqual(
+        new Uint8Array(mail.attachments[0]!.content),
+        await Deno.readFile(file),
+      );
+      // Exactly one copy each, also a moment later.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const name of lists) assert.equal(await countDelivered(name, mark), 1, name);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+interop("recipient limit: a caller's stream goes once; Postfix's 452 is the refusal", async () => {
+  const mark = token();
+  const opts = options("starttls");
+  const to = lists.slice(0, 7).map((name) => `${name}@${env.domain}`);
+  const bytes = new TextEncoder().encode(rawMessage(mark, to.join(", ")));
+  const result = await sendMail(opts, {
+    raw: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    }),
+    envelope: { from: "sender@postie.test", to },
+  });
+  assert.deepEqual(result.accepted.map((r) => r.address), to.slice(0, 5));
+  assert.deepEqual(result.rejected.map((r) => r.address), to.slice(5));
+  for (const { reply } of result.rejected) {
+    assert.equal(reply.code, 452);
+    assert.deepEqual(reply.enhancedStatus, { class: 4, subject: 5, detail: 3 });
+    assert.match(reply.lines.join(" "), /too many recipients/);
+  }
+  for (const name of lists.slice(0, 5)) await delivered(name, mark);
+  assert.equal(client(opts.transcript).filter((line) => line.startsWith("MAIL FROM:")).length, 1);
+});

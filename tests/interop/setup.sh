@@ -7,10 +7,11 @@
 #   implicit port    TLS from the first byte (smtpd_tls_wrappermode), AUTH offered
 #   submission port  TLS required before MAIL, AUTH required before RCPT
 #
-# All three offer PIPELINING, CHUNKING, 8BITMIME, SMTPUTF8, DSN and a SIZE limit, and deliver
-# mail for postie.test into Maildirs under $POSTIE_INTEROP_DIR/mail. Dovecot (auth only, no
-# mail protocols) checks passwords from a passwd-file (plain text, so that every mechanism
-# works) and offers PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1 and SCRAM-SHA-256.
+# All three offer PIPELINING, CHUNKING, 8BITMIME, SMTPUTF8, DSN and a SIZE limit, take at most 5
+# recipients per transaction, and deliver mail for postie.test into Maildirs under
+# $POSTIE_INTEROP_DIR/mail. Dovecot (auth only, no mail protocols) checks passwords from a
+# passwd-file (plain text, so that every mechanism works) and offers PLAIN, LOGIN, CRAM-MD5,
+# DIGEST-MD5, SCRAM-SHA-1 and SCRAM-SHA-256.
 #
 # On success it writes $POSTIE_INTEROP_DIR/interop.json, which tests/interop reads. When the
 # MTA cannot be had (not root, no apt, no network to Debian's mirror), it says why, leaves no
@@ -155,6 +156,9 @@ bob@postie.test postie.test/bob/
 sender@postie.test postie.test/sender/
 josé@postie.test postie.test/jose/
 EOF
+# Twelve more mailboxes, for a message to more recipients than smtpd_recipient_limit allows.
+for i in $(seq -w 1 12); do echo "list$i@postie.test postie.test/list$i/"; done \
+  >> "$dir/postfix/vmailbox"
 
 cat > "$dir/postfix/main.cf" << EOF
 # postie interop: a private Postfix instance on 127.0.0.1 (see tests/interop/setup.sh).
@@ -203,6 +207,9 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = $dir/dovecot/auth
 smtpd_sasl_authenticated_header = yes
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# Low, so that a message to 12 recipients needs three transactions ("452 4.5.3 Error: too many
+# recipients" after the fifth RCPT of each).
+smtpd_recipient_limit = 5
 # The tests make many quick connections and send junk on purpose.
 smtpd_client_connection_rate_limit = 0
 smtpd_error_sleep_time = 0
@@ -284,6 +291,7 @@ cat > "$dir/interop.json" << EOF
   "domain": "postie.test",
   "maildir": "$dir/mail/postie.test",
   "messageSizeLimit": $size_limit,
+  "recipientLimit": 5,
   "postfixLog": "$dir/postfix.log",
   "postfixVersion": "$(/usr/sbin/postconf -c "$dir/postfix" -h mail_version 2> /dev/null)",
   "dovecotVersion": "$(/usr/sbin/dovecot --version 2> /dev/null | cut -d' ' -f1)"

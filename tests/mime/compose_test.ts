@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { test } from "../_helpers/test.ts";
 import { composeMessage, type Message } from "../../src/mime/mod.ts";
+import { composeForSending } from "../../src/mime/compose.ts";
+import { recordedBoundaries } from "../../src/mime/_multipart.ts";
 import type { FileOpener } from "../../src/transport/types.ts";
 import {
   collect,
@@ -615,4 +617,39 @@ test("random messages keep every line within the limits and parse back", async (
     ),
     { numRuns: 60 },
   );
+});
+
+test("composeForSending with recorded boundaries composes a message byte for byte again", async () => {
+  const message: Message = {
+    from: "ann@example.com",
+    to: "bob@example.com",
+    subject: "Twice",
+    date: new Date("2024-01-02T03:04:05Z"),
+    messageId: "<twice@example.com>",
+    text: "plain",
+    html: '<p>html <img src="cid:logo"></p>',
+    attachments: [
+      { filename: "logo.png", content: new Uint8Array([1, 2, 3]), contentId: "logo" },
+      { filename: "big.bin", content: pseudoRandomBytes(300 * 1024, 7) },
+    ],
+  };
+  const recorded: string[] = [];
+  const bodies: Uint8Array[] = [];
+  for (let i = 0; i < 2; i++) {
+    const composed = await composeForSending(
+      message,
+      { openFile: testOpenFile },
+      recordedBoundaries(recorded),
+    );
+    assert.ok(composed.body instanceof ReadableStream, "over 256 KiB: streamed");
+    bodies.push(await collect(composed.body));
+  }
+  // related, alternative, mixed: one boundary each, drawn once.
+  assert.equal(recorded.length, 3);
+  assert.equal(new Set(recorded).size, 3);
+  for (const boundary of recorded) assert.match(boundary, /^postie_[0-9a-f]{24}$/);
+  assert.deepEqual(bodies[1], bodies[0]);
+  // Without the record, the boundaries differ.
+  const fresh = await composeForSending(message, { openFile: testOpenFile });
+  assert.notDeepEqual(await collect(fresh.body as ReadableStream<Uint8Array>), bodies[0]);
 });

@@ -31,3 +31,28 @@ test("Capabilities of a HELO-only server are empty", () => {
   assert.equal(caps.esmtp, false);
   assert.deepEqual(caps.keywords, []);
 });
+
+test("Capabilities parses LIMITS (RFC 9422): MAILMAX, RCPTMAX, RCPTDOMAINMAX", () => {
+  const table: [lines: string[], limits: Record<string, number>][] = [
+    [[], {}],
+    [["LIMITS"], {}],
+    [["LIMITS RCPTMAX=1000"], { rcptMax: 1000 }],
+    [["LIMITS MAILMAX=10 RCPTMAX=50 RCPTDOMAINMAX=2"], {
+      mailMax: 10,
+      rcptMax: 50,
+      rcptDomainMax: 2,
+    }],
+    // Names are case-insensitive; unknown ones are ignored.
+    [["limits rcptmax=5 MailMax=3 XFUTURE=7 FLAG"], { rcptMax: 5, mailMax: 3 }],
+    // Values that are not positive integers are ignored.
+    [["LIMITS RCPTMAX=0 MAILMAX=-1 RCPTDOMAINMAX=x"], {}],
+    [["LIMITS RCPTMAX=1.5 MAILMAX= RCPTDOMAINMAX=1e3"], {}],
+    [["LIMITS RCPTMAX=99999999999999999999"], {}],
+    // Given twice (two LIMITS lines): the lower value counts.
+    [["LIMITS RCPTMAX=100", "LIMITS RCPTMAX=20 MAILMAX=4"], { rcptMax: 20, mailMax: 4 }],
+  ];
+  for (const [lines, limits] of table) {
+    assert.deepEqual({ ...ehlo("x", ...lines).limits }, limits, lines.join(" | "));
+  }
+  assert.deepEqual({ ...Capabilities.none("x").limits }, {});
+});
