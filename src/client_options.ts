@@ -1,0 +1,141 @@
+/**
+ * Client options: defaults applied and every value checked before any network I/O.
+ *
+ * @module
+ */
+
+import type { AuthOptions } from "./auth/types.ts";
+import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
+import * as commands from "./protocol/_commands.ts";
+import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
+import { defaultTransport } from "./transport/default.ts";
+import type { Connection, Transport } from "./transport/types.ts";
+
+export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
+  connectMs: 15_000,
+  greetingMs: 30_000,
+  commandMs: 60_000,
+  dataEndMs: 300_000,
+  quitMs: 5_000,
+  totalMs: 900_000,
+};
+
+/** Options after defaults were applied and input was checked. */
+export interface ResolvedOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly serverName: string;
+  readonly caCerts: readonly string[] | undefined;
+  readonly clientCertificate: { readonly cert: string; readonly key: string } | undefined;
+  readonly clientName: string | undefined;
+  readonly auth: AuthOptions | undefined;
+  readonly timeouts: ResolvedTimeouts;
+  readonly pipelining: boolean;
+  readonly chunking: boolean;
+  readonly transport: Transport;
+  readonly options: ClientOptions;
+}
+
+function defaultPort(tls: TlsMode | undefined): number {
+  return tls === "implicit" ? 465 : tls === "none" ? 25 : 587;
+}
+
+function checkTimeout(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+    throw new RangeError(`Invalid timeouts.${name}: must be a positive number, got ${value}`);
+  }
+}
+
+/** Applies defaults and rejects bad input before any network I/O. */
+export function resolveOptions(options: ClientOptions): ResolvedOptions {
+  const { hostname } = options;
+  if (typeof hostname !== "string" || hostname.trim() === "") {
+    throw new TypeError("Invalid hostname: must be a non-empty string");
+  }
+  commands.assertNoLineBreak(hostname, "hostname");
+  const port = options.port ?? defaultPort(options.tls);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Invalid port: ${port}`);
+  }
+  const tls: TlsMode = options.tls ?? (port === 465 ? "implicit" : "starttls");
+  if (tls !== "implicit" && tls !== "starttls" && tls !== "none") {
+    throw new TypeError(`Invalid tls mode: ${JSON.stringify(tls)}`);
+  }
+  if (options.clientName !== undefined) checkClientName(options.clientName);
+  const auth = options.auth || undefined;
+  if (auth && tls === "none" && !(options.allowPlaintextAuth ?? []).includes(hostname)) {
+    throw new TypeError(
+      `Refusing to authenticate to ${hostname} without TLS: credentials would travel in clear ` +
+        `text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth for ` +
+        `local testing`,
+    );
+  }
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
+  const serverName = options.tlsOptions?.serverName ?? hostname;
+  commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
+  return {
+    hostname,
+    port,
+    tls,
+    serverName,
+    caCerts: options.tlsOptions?.caCerts,
+    clientCertificate: options.tlsOptions?.clientCertificate,
+    clientName: options.clientName,
+    auth,
+    timeouts,
+    pipelining: options.pipelining ?? true,
+    chunking: options.chunking ?? true,
+    transport: options.transport ?? defaultTransport,
+    options,
+  };
+}
+
+const DOMAIN =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+const ADDRESS_LITERAL = /^\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]$/;
+
+function checkClientName(name: string): void {
+  commands.assertNoLineBreak(name, "clientName");
+  if (!DOMAIN.test(name) && !ADDRESS_LITERAL.test(name)) {
+    throw new TypeError(
+      `Invalid clientName ${JSON.stringify(name)}: must be a domain name or an address literal ` +
+        `such as [192.0.2.1]`,
+    );
+  }
+}
+
+/** The EHLO name: the host name when it is a valid domain, else the local address literal. */
+export function defaultClientName(transport: Transport, connection: Connection): string {
+  const host = transport.hostname?.();
+  if (host && DOMAIN.test(host)) return host;
+  const address = connection.localAddress;
+  if (address && address.includes(":")) return `[IPv6:${address}]`;
+  if (address && /^\d{1,3}(?:\.\d{1,3}){3}$/.test(address)) return `[${address}]`;
+  return "[127.0.0.1]";
+}
+
+const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
+
+/** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
+export function checkSendOptions(options: SendOptions): void {
+  const dsn = options.dsn;
+  if (!dsn) return;
+  if (dsn.ret !== undefined && dsn.ret !== "FULL" && dsn.ret !== "HDRS") {
+    throw new TypeError(`Invalid dsn.ret: ${JSON.stringify(dsn.ret)}`);
+  }
+  if (dsn.envid !== undefined) {
+    commands.assertNoLineBreak(dsn.envid, "dsn.envid");
+    if (commands.encodeXtext(dsn.envid).length > 100) {
+      throw new RangeError("Invalid dsn.envid: longer than 100 characters once encoded as xtext");
+    }
+  }
+  if (dsn.notify) {
+    const notify: readonly string[] = dsn.notify;
+    const valid = notify.length > 0 &&
+      (notify.length === 1 && notify[0] === "NEVER" || notify.every((n) => NOTIFY.has(n)));
+    if (!valid) throw new TypeError(`Invalid dsn.notify: ${JSON.stringify(notify)}`);
+  }
+}
