@@ -23,79 +23,17 @@ import {
   SmtpUnsupportedError,
 } from "./errors.ts";
 import { Outgoing } from "./outgoing.ts";
+import { type PoolOptions, type PoolStats, resolvePoolOptions } from "./pool_options.ts";
+import { RateLimiter } from "./rate_limiter.ts";
+
+export type { RateLimit } from "./rate_limiter.ts";
+export type { PoolOptions, PoolStats } from "./pool_options.ts";
 import { openFile } from "./transport/default.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { SendResult } from "./types.ts";
 
 /** What {@linkcode SmtpPool.send} accepts: whatever {@linkcode SmtpClient.send} accepts. */
 export type PoolMessage = Parameters<SmtpClient["send"]>[0];
-
-/** A limit on how many messages the pool starts per time interval. */
-export interface RateLimit {
-  /** Messages allowed per interval. */
-  readonly messages: number;
-  /** The interval in milliseconds (a sliding window). */
-  readonly intervalMs: number;
-}
-
-/** How to connect, and how many connections to keep. */
-export interface PoolOptions extends ClientOptions {
-  /**
-   * Connections open at the same time, at most.
-   * @default {5}
-   */
-  readonly maxConnections?: number;
-  /**
-   * Messages sent over one connection before it is closed and replaced (`Infinity` for no cap).
-   * @default {100}
-   */
-  readonly maxMessages?: number;
-  /**
-   * How long an unused connection stays open, in milliseconds; then it is closed with QUIT.
-   * @default {30000}
-   */
-  readonly idleTimeoutMs?: number;
-  /**
-   * Sends that may wait for a connection. By default any number may, so that a plain
-   * `Promise.all` over a mailing list works: a waiting send costs its message and about 480
-   * bytes of the pool's own (measured on Deno with 20,000 sends of a small composed message
-   * queued at once: 640 bytes per queued send, the message object included). Set a bound for
-   * back-pressure: beyond it {@linkcode SmtpPool.send} rejects with
-   * {@linkcode PoolQueueFullError} at once.
-   * @default {Infinity}
-   */
-  readonly maxQueue?: number;
-  /** Starts at most `messages` sends (retries included) in any `intervalMs` window. */
-  readonly rateLimit?: RateLimit;
-  /**
-   * How many times a send that failed transiently is tried again on a fresh connection:
-   * a 4xx reply while connecting, to MAIL or to every RCPT, a 421 or a broken connection
-   * before the message was complete, a connect or greeting timeout. Never after a 5xx reply,
-   * never when the server may have received the message (`outcomeUnknown`), never for a
-   * stream you gave that was already read. These are all the attempts: the client's own retry
-   * is not added on top.
-   * @default {2}
-   */
-  readonly retries?: number;
-  /**
-   * The delay before the first retry, in milliseconds; each further retry waits twice as long
-   * (at most 10 seconds).
-   * @default {100}
-   */
-  readonly retryDelayMs?: number;
-}
-
-/** A snapshot of the pool's state, for monitoring. */
-export interface PoolStats {
-  /** Connections open or being opened (including ones being closed). */
-  readonly connections: number;
-  /** Open connections with nothing to do. */
-  readonly idle: number;
-  /** Sends (and borrowed clients) running on a connection. */
-  readonly inFlight: number;
-  /** Sends waiting for a connection, including ones waiting to be retried. */
-  readonly queued: number;
-}
 
 /** Sends dispatched onto one connection at once; the client pipelines them. */
 const MAX_SENDS_PER_CONNECTION = 16;
@@ -139,24 +77,6 @@ interface Slot {
   idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** The connection round it was opened in (see `#onConnectFailure`). */
   round: number;
-}
-
-function checkCount(name: string, value: number | undefined, min: number, infinite = false) {
-  if (value === undefined) return;
-  const ok = (Number.isInteger(value) && value >= min) || (infinite && value === Infinity);
-  if (!ok) {
-    throw new RangeError(
-      `Invalid ${name}: must be an integer of at least ${min}${infinite ? " or Infinity" : ""}, ` +
-        `got ${value}`,
-    );
-  }
-}
-
-function checkDuration(name: string, value: number | undefined, min: number) {
-  if (value === undefined) return;
-  if (!(Number.isFinite(value) && value >= min)) {
-    throw new RangeError(`Invalid ${name}: must be a number of at least ${min}, got ${value}`);
-  }
 }
 
 /** Whether the connection is still fit for other messages after this failure. */
@@ -205,7 +125,7 @@ export class SmtpPool implements AsyncDisposable {
   #maxMessages: number;
   #idleTimeoutMs: number;
   #maxQueue: number;
-  #rateLimit: RateLimit | undefined;
+  #rateLimiter: RateLimiter | undefined;
   #retries: number;
   #retryDelayMs: number;
 
@@ -213,9 +133,6 @@ export class SmtpPool implements AsyncDisposable {
   #queue: Job[] = [];
   /** Jobs waiting out a retry delay. */
   #delayed = new Set<Job>();
-  /** Start times of recent sends, oldest first (rate limit). */
-  #recentStarts: number[] = [];
-  #rateTimer: ReturnType<typeof setTimeout> | undefined;
   /** Consecutive rounds of failed connection attempts, for the connect back-off. */
   #connectFailures = 0;
   #connectRound = 0;
@@ -231,32 +148,15 @@ export class SmtpPool implements AsyncDisposable {
    * @param options The server and client options, and the pool's limits.
    */
   constructor(options: PoolOptions) {
-    const {
-      maxConnections = 5,
-      maxMessages = 100,
-      idleTimeoutMs = 30_000,
-      maxQueue = Infinity,
-      rateLimit,
-      retries = 2,
-      retryDelayMs = 100,
-      ...clientOptions
-    } = options;
-    checkCount("maxConnections", maxConnections, 1);
-    checkCount("maxMessages", maxMessages, 1, true);
-    checkDuration("idleTimeoutMs", idleTimeoutMs, 0);
-    checkCount("maxQueue", maxQueue, 0, true);
-    checkCount("retries", retries, 0);
-    checkDuration("retryDelayMs", retryDelayMs, 0);
-    if (rateLimit) {
-      checkCount("rateLimit.messages", rateLimit.messages, 1);
-      checkDuration("rateLimit.intervalMs", rateLimit.intervalMs, 1);
-    }
-    this.#options = clientOptions;
+    const { settings, client } = resolvePoolOptions(options);
+    const { maxConnections, maxMessages, idleTimeoutMs, maxQueue, rateLimit } = settings;
+    const { retries, retryDelayMs } = settings;
+    this.#options = client;
     this.#maxConnections = maxConnections;
     this.#maxMessages = maxMessages;
     this.#idleTimeoutMs = idleTimeoutMs;
     this.#maxQueue = maxQueue;
-    this.#rateLimit = rateLimit;
+    this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, () => this.#pump()) : undefined;
     this.#retries = retries;
     this.#retryDelayMs = retryDelayMs;
   }
@@ -394,7 +294,7 @@ export class SmtpPool implements AsyncDisposable {
   #pump(): void {
     while (this.#queue.length > 0) {
       const job = this.#queue[0]!;
-      if (job.kind === "send" && !this.#rateAllows()) break;
+      if (job.kind === "send" && this.#rateLimiter?.allows() === false) break;
       const slot = this.#pickSlot(job.kind === "borrow");
       if (!slot) break;
       this.#queue.shift();
@@ -486,20 +386,6 @@ export class SmtpPool implements AsyncDisposable {
     }
   }
 
-  #rateAllows(): boolean {
-    const limit = this.#rateLimit;
-    if (!limit) return true;
-    const now = performance.now();
-    const starts = this.#recentStarts;
-    while (starts.length > 0 && now - starts[0]! >= limit.intervalMs) starts.shift();
-    if (starts.length < limit.messages) return true;
-    this.#rateTimer ??= setTimeout(() => {
-      this.#rateTimer = undefined;
-      this.#pump();
-    }, Math.max(1, starts[0]! + limit.intervalMs - now));
-    return false;
-  }
-
   #dispatch(job: Job, slot: Slot): void {
     if (job.signal?.aborted) return this.#finish(job, job.signal.reason, false);
     clearTimeout(slot.idleTimer);
@@ -509,7 +395,7 @@ export class SmtpPool implements AsyncDisposable {
     slot.uses++;
     if (slot.uses >= this.#maxMessages) slot.retiring = true;
     if (job.kind === "borrow") slot.borrowed = true;
-    else if (this.#rateLimit) this.#recentStarts.push(performance.now());
+    else this.#rateLimiter?.started();
     if (slot.inFlight === 1 && performance.now() - slot.lastActive > CHECK_AFTER_IDLE_MS) {
       slot.checking = true;
       client.noop().then(() => {
@@ -619,9 +505,8 @@ export class SmtpPool implements AsyncDisposable {
     const drained = new Promise<void>((resolve) => this.#drained = resolve);
     this.#pump();
     await drained;
-    clearTimeout(this.#rateTimer);
+    this.#rateLimiter?.close();
     clearTimeout(this.#connectTimer);
-    this.#rateTimer = undefined;
     this.#connectTimer = undefined;
   }
 }
