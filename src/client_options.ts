@@ -6,6 +6,7 @@
 
 import type { AuthOptions } from "./auth/types.ts";
 import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
+import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from "./_fields.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
 import { defaultTransport } from "./transport/default.ts";
@@ -49,6 +50,7 @@ function checkTimeout(name: string, value: number | undefined): void {
 
 /** Applies defaults and rejects bad input before any network I/O. */
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
+  checkClientFields(options, CLIENT_FIELDS, "client options");
   const { hostname } = options;
   if (typeof hostname !== "string" || hostname.trim() === "") {
     throw new TypeError("Invalid hostname: must be a non-empty string");
@@ -60,7 +62,11 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   }
   const tls: TlsMode = options.tls ?? (port === 465 ? "implicit" : "starttls");
   if (tls !== "implicit" && tls !== "starttls" && tls !== "none") {
-    throw new TypeError(`Invalid tls mode: ${JSON.stringify(tls)}`);
+    const hint = typeof tls === "object"
+      ? ": postie takes TLS settings as tlsOptions (caCerts, serverName); certificates are " +
+        "always verified"
+      : ' (expected "implicit", "starttls" or "none")';
+    throw new TypeError(`Invalid tls mode: ${JSON.stringify(tls)}${hint}`);
   }
   if (options.clientName !== undefined) checkClientName(options.clientName);
   const auth = options.auth || undefined;
@@ -121,8 +127,10 @@ const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
 
 /** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
 export function checkSendOptions(options: SendOptions): void {
+  checkFields(options, SEND_FIELDS, "send options");
   const dsn = options.dsn;
   if (!dsn) return;
+  checkFields(dsn, ["ret", "envid", "notify", "orcpt"], "dsn");
   if (dsn.ret !== undefined && dsn.ret !== "FULL" && dsn.ret !== "HDRS") {
     throw new TypeError(`Invalid dsn.ret: ${JSON.stringify(dsn.ret)}`);
   }
@@ -137,5 +145,39 @@ export function checkSendOptions(options: SendOptions): void {
     const valid = notify.length > 0 &&
       (notify.length === 1 && notify[0] === "NEVER" || notify.every((n) => NOTIFY.has(n)));
     if (!valid) throw new TypeError(`Invalid dsn.notify: ${JSON.stringify(notify)}`);
+  }
+}
+
+const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls"];
+
+/**
+ * Refuses unknown fields in client (or pool) options and in their nested objects, naming the
+ * field meant: a typo's closest field, or postie's name for one of nodemailer's.
+ */
+export function checkClientFields(
+  options: ClientOptions,
+  known: readonly string[],
+  what: string,
+): void {
+  checkFields(options, known, what, NODEMAILER_OPTIONS);
+  checkFields(options.tlsOptions, ["caCerts", "serverName", "clientCertificate"], "tlsOptions", {
+    rejectUnauthorized: "certificates are always verified; trust a private CA with caCerts",
+    ca: 'postie calls it "caCerts" (PEM strings)',
+    servername: 'postie calls it "serverName"',
+  });
+  checkFields(
+    options.timeouts,
+    ["connectMs", "greetingMs", "commandMs", "dataEndMs", "quitMs", "totalMs"],
+    "timeouts",
+  );
+  checkFields(options.limits, ["maxLineLength", "maxLines"], "limits");
+  const auth = options.auth;
+  if (auth && typeof auth === "object" && !("sasl" in auth)) {
+    checkFields(
+      auth,
+      ["username", "password", "mechanisms", "token", "mechanism"],
+      "auth",
+      NODEMAILER_AUTH,
+    );
   }
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { checkFields, CLIENT_FIELDS, POOL_FIELDS } from "./_fields.ts";
+import { checkClientFields } from "./client_options.ts";
 import type { ClientOptions } from "./options.ts";
 import type { RateLimit } from "./rate_limiter.ts";
 
@@ -102,6 +104,8 @@ function checkDuration(name: string, value: number | undefined, min: number) {
 export function resolvePoolOptions(
   options: PoolOptions,
 ): { settings: PoolSettings; client: ClientOptions } {
+  checkClientFields(options, [...CLIENT_FIELDS, ...POOL_FIELDS], "pool options");
+  checkFields(options.rateLimit, ["messages", "intervalMs"], "rateLimit");
   const {
     maxConnections = 5,
     maxMessages = 100,
