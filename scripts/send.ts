@@ -141,7 +141,7 @@ const DEMO_PASSWORD = "demo-password";
 /** Starts smtp-server with STARTTLS and AUTH PLAIN/LOGIN for the demo account. */
 async function startLocalServer(): Promise<LocalServer> {
   // Loaded only when needed: the npm package is a development dependency.
-  const { startSmtpServer, testCa } = await import("./_local_server.ts");
+  const { startSmtpServer, testCa } = await import("../tests/_helpers/smtp_server.ts");
   const server = await startSmtpServer({
     authMethods: ["PLAIN", "LOGIN"],
     authOptional: false,
