@@ -497,7 +497,7 @@ function findFault(
     if (match !== undefined) {
       const matches = typeof match === "string"
         ? match.toLowerCase() === subject.toLowerCase()
-        : match.test(subject);
+        : (match.lastIndex = 0, match.test(subject)); // a /g or /y pattern keeps state
       if (!matches) continue;
     }
     entry.left--;
