@@ -10,17 +10,28 @@
  *   limit and retries of transient failures.
  *
  * @example Send a message
- * ```ts ignore
+ * ```ts
  * import { sendMail } from "@postie/smtp";
+ * import { MockSmtpServer } from "@postie/smtp/testing";
+ * import assert from "node:assert/strict";
+ *
+ * // A mail server in memory for this example (see @postie/smtp/testing).
+ * await using server = new MockSmtpServer({ users: { me: "secret" } });
  *
  * const result = await sendMail(
- *   { hostname: "smtp.example.com", port: 587, auth: { username: "me", password: "secret" } },
+ *   {
+ *     hostname: "smtp.example.com",
+ *     port: 587,
+ *     auth: { username: "me", password: "secret" },
+ *     transport: server.transport, // leave out to send for real
+ *   },
  *   {
  *     raw: "From: me@example.com\r\nTo: you@example.com\r\nSubject: Hi\r\n\r\nHello\r\n",
  *     envelope: { from: "me@example.com", to: ["you@example.com"] },
  *   },
  * );
- * console.log(result.reply.code); // 250
+ * assert.equal(result.reply.code, 250);
+ * assert.equal(server.messages[0]!.headers.get("Subject"), "Hi");
  * ```
  *
  * @module

@@ -5,14 +5,16 @@
  * 1. Installs the build and test dependencies once into `npm/.deps/` (npm `@types/node`,
  *    `smtp-server`, `mailparser`, `typescript`), reinstalling only when their list changes.
  * 2. Copies `mod.ts` and `src/**` into a staging folder, rewriting relative `.ts` import
- *    specifiers to `.js` and `transport/default.ts` to `transport/default_node.ts` (the only
- *    difference between the runtimes). Any import other than a relative file or `node:*` fails
- *    the build: the package has no runtime dependencies.
+ *    specifiers to `.js` and the Deno-only files of {@linkcode NODE_FILES} to their Node
+ *    counterparts (`transport/default.ts` to `transport/default_node.ts`, the only difference
+ *    between the runtimes in the library). Any import other than a relative file or `node:*`
+ *    fails the build: the package has no runtime dependencies.
  * 3. Compiles with the TypeScript compiler API: ES modules to `npm/esm/`, CommonJS to `npm/cjs/`
  *    (with a `{"type":"commonjs"}` package.json), declarations to `npm/types/` (copied into
  *    `npm/cjs/` too, so that `require` consumers get CommonJS-flavoured types).
  * 4. Fails if the output mentions `Deno` in code, or requires anything but `node:*` modules.
- * 5. Writes `npm/package.json` from `deno.json` (exports; `bin` from {@linkcode BIN}) and copies
+ * 5. Writes `npm/package.json` from `deno.json` (exports, with {@linkcode NODE_FILES} applied;
+ *    `bin` from {@linkcode BIN}) and copies
  *    README.md, LICENSE and CHANGELOG.md.
  * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package.
  *
@@ -42,6 +44,26 @@ const OUTPUTS = ["esm", "cjs", "types", "package.json", "README.md", "LICENSE", 
  * `#!/usr/bin/env node` line is kept and the file made executable.
  */
 const BIN: Record<string, string> = { postie: "src/cli/node.ts" };
+/**
+ * Deno-only source files and what the Node build uses instead, wherever they are imported or
+ * exported: the runtime seam, and the Deno entry of the command line (`./cli`), whose library
+ * part is `main.ts` (the Node program is the `postie` bin, {@linkcode BIN}).
+ */
+const NODE_FILES: Record<string, string> = {
+  "src/transport/default.ts": "src/transport/default_node.ts",
+  "src/cli/deno.ts": "src/cli/main.ts",
+};
+
+/** The file the Node build uses for `path` (absolute): its counterpart, or itself. */
+function nodeFile(path: string): string {
+  const counterpart = NODE_FILES[relative(ROOT, path).split(sep).join("/")];
+  return counterpart ? join(ROOT, counterpart) : path;
+}
+
+/** An export target of deno.json (`./src/cli/deno.ts`) as the Node build has it. */
+function nodeTarget(target: string): string {
+  return "./" + relative(ROOT, nodeFile(join(ROOT, target))).split(sep).join("/");
+}
 /** Options for the TypeScript compiler, beside the strict ones read from `deno.json`. */
 const BASE_OPTIONS = {
   target: "ES2022",
@@ -156,7 +178,7 @@ function installDependencies(config: DenoConfig): void {
 function sourceFiles(config: DenoConfig): { entries: string[]; files: string[] } {
   const entries: string[] = [];
   for (const [name, target] of Object.entries(config.exports)) {
-    const path = join(ROOT, target);
+    const path = nodeFile(join(ROOT, target));
     if (exists(path)) entries.push(path);
     else console.log(`build:npm: skipping export "${name}": ${target} does not exist yet`);
   }
@@ -227,10 +249,7 @@ function rewriteImports(path: string, text: string): string {
     if (!specifier.endsWith(".ts")) {
       fail(`${relative(ROOT, path)}: import "${specifier}" must name a .ts file`);
     }
-    let target = resolve(dirname(path), specifier);
-    if (target === join(ROOT, "src", "transport", "default.ts")) {
-      target = join(ROOT, "src", "transport", "default_node.ts");
-    }
+    const target = nodeFile(resolve(dirname(path), specifier));
     if (!exists(target)) fail(`${relative(ROOT, path)}: "${specifier}" does not exist`);
     let replacement = relative(dirname(path), target).split(sep).join("/").replace(/\.ts$/, ".js");
     if (!replacement.startsWith(".")) replacement = `./${replacement}`;
@@ -385,7 +404,8 @@ function writePackage(config: DenoConfig): void {
   const since = performance.now();
   const exports: Record<string, unknown> = {};
   let main: string | undefined;
-  for (const [name, target] of Object.entries(config.exports)) {
+  for (const [name, denoTarget] of Object.entries(config.exports)) {
+    const target = nodeTarget(denoTarget);
     if (!exists(join(ROOT, target))) continue;
     exports[name] = {
       import: {

@@ -8,7 +8,7 @@
  */
 
 import { SmtpClient } from "../mod.ts";
-import { startSmtpServer, testCa } from "./_local_server.ts";
+import { startSmtpServer, testCa } from "../tests/_helpers/smtp_server.ts";
 
 const DEMO_USER = "demo";
 const DEMO_PASSWORD = "demo-password";

@@ -73,19 +73,26 @@ export let attemptSend: (
  * messages, then {@linkcode SmtpClient.quit} (or `await using`).
  *
  * @example Send over STARTTLS with a password
- * ```ts ignore
+ * ```ts
  * import { SmtpClient } from "@postie/smtp";
+ * import { MockSmtpServer } from "@postie/smtp/testing";
+ * import assert from "node:assert/strict";
+ *
+ * // A mail server in memory for this example (see @postie/smtp/testing).
+ * await using server = new MockSmtpServer({ users: { "me@example.com": "secret" } });
  *
  * await using client = await SmtpClient.connect({
  *   hostname: "smtp.example.com",
  *   port: 587,
- *   auth: { username: "me@example.com", password: Deno.env.get("SMTP_PASSWORD")! },
+ *   auth: { username: "me@example.com", password: "secret" },
+ *   transport: server.transport, // leave out to connect for real
  * });
  * const result = await client.send({
  *   raw: "From: me@example.com\r\nTo: you@example.com\r\nSubject: Hi\r\n\r\nHello\r\n",
  *   envelope: { from: "me@example.com", to: ["you@example.com"] },
  * });
- * console.log(result.accepted.length);
+ * assert.equal(result.accepted.length, 1);
+ * assert.ok(client.tls); // STARTTLS (simulated in memory)
  * ```
  */
 export class SmtpClient implements AsyncDisposable {

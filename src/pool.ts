@@ -105,18 +105,26 @@ function unref(timer: ReturnType<typeof setTimeout>): void {
  * discarded when broken and closed after `idleTimeoutMs` without use.
  *
  * @example Send many messages over a few connections
- * ```ts ignore
+ * ```ts
  * import { SmtpPool } from "@postie/smtp";
+ * import { MockSmtpServer } from "@postie/smtp/testing";
+ * import assert from "node:assert/strict";
+ *
+ * // A mail server in memory for this example (see @postie/smtp/testing).
+ * await using server = new MockSmtpServer({ users: { "me@example.com": "secret" } });
  *
  * await using pool = new SmtpPool({
  *   hostname: "smtp.example.com",
- *   auth: { username: "me@example.com", password: Deno.env.get("SMTP_PASSWORD")! },
+ *   auth: { username: "me@example.com", password: "secret" },
  *   maxConnections: 3,
+ *   transport: server.transport, // leave out to connect for real
  * });
  * const results = await Promise.all(["ann", "bob", "cyd"].map((name) =>
  *   pool.send({ from: "me@example.com", to: `${name}@example.com`, subject: "Hi", text: "Hello" })
  * ));
- * console.log(results.length); // 3
+ * assert.equal(results.length, 3);
+ * assert.equal(server.messages.length, 3);
+ * assert.ok(server.connections <= 3);
  * ```
  */
 export class SmtpPool implements AsyncDisposable {

@@ -17,14 +17,21 @@ import type { RawMessage, SendResult } from "./types.ts";
  * @param sendOptions Abort signal and partial-failure policy.
  * @returns What the server accepted.
  *
- * @example
- * ```ts ignore
+ * @example Send one message
+ * ```ts
  * import { sendMail } from "@postie/smtp";
+ * import { MockSmtpServer } from "@postie/smtp/testing";
+ * import assert from "node:assert/strict";
  *
- * await sendMail({ hostname: "smtp.example.com" }, {
+ * // A mail server in memory for this example (see @postie/smtp/testing).
+ * await using server = new MockSmtpServer();
+ *
+ * const result = await sendMail({ hostname: "smtp.example.com", transport: server.transport }, {
  *   raw: "Subject: Hi\r\n\r\nHello\r\n",
  *   envelope: { from: "me@example.com", to: ["you@example.com"] },
  * });
+ * assert.deepEqual(result.accepted.map((r) => r.address), ["you@example.com"]);
+ * assert.equal(server.connections, 1); // and the connection is closed again
  * ```
  */
 export async function sendMail(

@@ -68,7 +68,7 @@ const CHECK_EXAMPLES = `Examples:
 /**
  * The help text.
  *
- * @param program How to call the program, e.g. `postie` or `deno run -A scripts/send.ts`.
+ * @param program How to call the program, e.g. `postie` or `deno run -A jsr:@postie/smtp/cli`.
  * @param topic One command, or the whole program.
  * @returns The text, ending with a newline.
  */

@@ -1,30 +1,14 @@
 /**
  * The `postie` command line: `postie send` composes and sends one message, `postie check`
  * shows what a server offers. The logic is runtime-neutral: the entry point hands in standard
- * output, standard error, standard input and the environment as {@linkcode CliIo}, so the same
- * {@linkcode main} runs under Deno, under Node.js and inside tests.
- *
- * @example Run it in process
- * ```ts
- * import { EXIT_OK, main } from "@postie/smtp/cli";
- * import assert from "node:assert/strict";
- *
- * let out = "";
- * const write = (data: string | Uint8Array) => {
- *   out += typeof data === "string" ? data : new TextDecoder().decode(data);
- * };
- * const code = await main(
- *   ["send", "--dry-run", "--from", "a@example.com", "--to", "b@example.com", "--subject", "Hi"],
- *   { stdout: { write }, stderr: { write }, env: {} },
- * );
- * assert.equal(code, EXIT_OK);
- * assert.match(out, /^Subject: Hi\r$/m);
- * ```
+ * output, standard error, standard input, the environment and the embedded demo server as
+ * {@linkcode CliIo}, so the same {@linkcode main} runs under Deno, under Node.js and inside
+ * tests. Files named on the command line (`@file`, `--ca-file`, `--attach`) are opened through
+ * the runtime seam that opens the library's `{ path }` attachments, never with `node:fs` here.
  *
  * @module
  */
 
-import { readFile, stat } from "node:fs/promises";
 import type { AuthOptions, PasswordMechanism } from "../auth/types.ts";
 import { SmtpClient } from "../client.ts";
 import {
@@ -54,7 +38,7 @@ import {
   PROGRESS_THRESHOLD,
   progressBar,
 } from "./_progress.ts";
-import { defaultTransport } from "../transport/default.ts";
+import { defaultTransport, openFile } from "../transport/default.ts";
 import {
   EXIT_DATA,
   EXIT_INTERNAL,
@@ -352,16 +336,30 @@ async function readInput(value: string, what: string, io: CliIo): Promise<string
     if (!io.stdin) throw new UsageError(`${what} @- needs standard input`);
     return new TextDecoder().decode(await io.stdin.readAll());
   }
+  let bytes: Uint8Array;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(await readFile(path));
+    bytes = await readWholeFile(path);
   } catch (error) {
-    if (error instanceof TypeError) {
-      throw new InputFileError(`Cannot read ${what} file ${path}: it is not UTF-8 text`);
-    }
     throw new InputFileError(`Cannot read ${what} file ${path}: ${describeFileError(error)}`, {
       cause: error,
     });
   }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new InputFileError(`Cannot read ${what} file ${path}: it is not UTF-8 text`);
+  }
+}
+
+/** Opens a file through the runtime seam; rejects when it is missing, unreadable or not a file. */
+async function open(path: string): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
+  const opened = await openFile(path);
+  return opened instanceof ReadableStream ? { stream: opened } : opened;
+}
+
+async function readWholeFile(path: string): Promise<Uint8Array> {
+  const { stream } = await open(path);
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 const FILE_ERRORS: Readonly<Record<string, string>> = {
@@ -375,6 +373,7 @@ const FILE_ERRORS: Readonly<Record<string, string>> = {
 };
 
 function describeFileError(error: unknown): string {
+  if (error instanceof TypeError && /^Not a file/.test(error.message)) return "not a file";
   const code = (error as { code?: unknown })?.code;
   const known = FILE_ERRORS[typeof code === "string" ? code : ""] ??
     FILE_ERRORS[error instanceof Error ? error.name : ""];
@@ -418,16 +417,16 @@ async function buildMessage(config: SendConfig, io: CliIo, demo: boolean): Promi
 async function checkAttachments(config: SendConfig): Promise<number[]> {
   const sizes: number[] = [];
   for (const { path } of config.attach) {
-    let info;
+    let opened;
     try {
-      info = await stat(path);
+      opened = await open(path);
     } catch (error) {
       throw new InputFileError(`Cannot attach ${path}: ${describeFileError(error)}`, {
         cause: error,
       });
     }
-    if (!info.isFile()) throw new InputFileError(`Cannot attach ${path}: not a file`);
-    sizes.push(info.size);
+    await opened.stream.cancel();
+    sizes.push(opened.size ?? 0);
   }
   return sizes;
 }
@@ -437,7 +436,7 @@ async function readCaFiles(paths: readonly string[]): Promise<string[]> {
   for (const path of paths) {
     let text: string;
     try {
-      text = new TextDecoder().decode(await readFile(path));
+      text = new TextDecoder().decode(await readWholeFile(path));
     } catch (error) {
       throw new InputFileError(`Cannot read --ca-file ${path}: ${describeFileError(error)}`, {
         cause: error,

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `postie` on Node.js (the npm package's `bin`): hands `node:process` standard streams, the
- * environment, a password prompt without echo (raw mode) and Ctrl-C to {@linkcode main}.
- * Only `node:` modules are used, so it runs wherever the compiled package does.
+ * environment, a password prompt without echo (raw mode), Ctrl-C and the embedded demo server
+ * (for `send` and `check` without `--server`) to {@linkcode main}. Only `node:` modules are
+ * used, so it runs wherever the compiled package does.
  *
  * ```sh
  * npx @postie/smtp send --server smtp.example.com --user me@example.com \
@@ -14,6 +15,7 @@
 
 import process from "node:process";
 import type { Readable, Writable } from "node:stream";
+import { startDemoServer } from "./_demo_server.ts";
 import { type CliInput, type CliIo, type CliOutput, EXIT_INTERRUPTED, main } from "./main.ts";
 
 function output(stream: Writable & { isTTY?: boolean; columns?: number }): CliOutput {
@@ -112,6 +114,7 @@ async function runNode(args: readonly string[]): Promise<number> {
     env: { ...process.env },
     signal: controller.signal,
     program: "postie",
+    startLocalServer: startDemoServer,
   };
   try {
     return await main(args, io);

@@ -1,6 +1,7 @@
 /**
- * The Node.js transport: `node:net` and `node:tls`. Only the npm build loads this module (through
- * `default_node.ts`); the Deno build never does.
+ * The Node.js transport: `node:net` and `node:tls`. The npm build loads it through
+ * `default_node.ts`; on Deno only the loopback listener of the test aids (`listen.ts`) uses it,
+ * for the server's side of its sockets.
  *
  * Node sockets push data through events, while {@linkcode Connection.read} is pull-style: incoming
  * chunks are queued until they are read, and the socket is paused while more than
@@ -75,7 +76,7 @@ function withAbort<T>(
 }
 
 /** A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface. */
-class NodeConnection implements Connection {
+export class NodeConnection implements Connection {
   #socket: Socket;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
@@ -315,7 +316,8 @@ function formatSubject(subject: object): string {
     .join(", ");
 }
 
-function tlsInfo(socket: tls.TLSSocket): TlsInfo {
+/** What a secured socket tells about its session: protocol, cipher, peer subject, ALPN. */
+export function tlsInfo(socket: tls.TLSSocket): TlsInfo {
   const info: {
     protocol?: string;
     cipher?: string;

@@ -1,6 +1,7 @@
 /**
- * The `postie` command line, run as a subprocess (`deno run -A scripts/send.ts ...`) against
- * servers on 127.0.0.1: exit codes, output formats, redaction. Independent runs go in parallel.
+ * The `postie` command line, run as a subprocess (`deno run -A src/cli/deno.ts ...`: the file
+ * that deno.json exports as `./cli`) against servers on 127.0.0.1: exit codes, output formats,
+ * redaction. Independent runs go in parallel.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -32,13 +33,13 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `scripts/send.ts` with `args`; no POSTIE_* variable leaks in from the caller. */
+/** Runs `src/cli/deno.ts` with `args`; no POSTIE_* variable leaks in from the caller. */
 async function postie(
   args: string[],
   options: { env?: Record<string, string>; stdin?: string } = {},
 ): Promise<Run> {
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "scripts/send.ts", ...args],
+    args: ["run", "-A", "--quiet", "src/cli/deno.ts", ...args],
     cwd: root.pathname,
     env: {
       POSTIE_SERVER: "",
@@ -386,13 +387,52 @@ test("send and check without --server use the embedded local server", async () =
     postie(["check"]),
   ]);
   assertExit(sent, EXIT_OK, "local send");
-  assert.match(sent.stderr, /embedded local SMTP server on localhost:\d+ \(STARTTLS/);
+  assert.match(sent.stderr, /embedded local SMTP server on 127\.0\.0\.1:\d+ \(STARTTLS/);
   assert.match(sent.stdout, /^Sent <.+> to reader@postie\.test: 250 /);
   assert.match(sent.stdout, /What the local server received/);
   assert.match(sent.stdout, /\(TLS: true, logged in as: demo\)/);
   assert.match(sent.stdout, /^Subject: Local\r?$/m);
   assertExit(checked, EXIT_OK, "local check");
   assert.match(checked.stdout, /^AUTH: +PLAIN LOGIN$/m);
+});
+
+test("the file deno.json exports as ./cli runs with --help, and imported runs nothing", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  const entry: string = config.exports["./cli"];
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", entry, "--help"],
+    cwd: root.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code, stdout } = await command.output();
+  assert.equal(code, EXIT_OK);
+  assert.match(new TextDecoder().decode(stdout), /^Usage:\n {2}postie send/m);
+  // Imported, the entry only exports: import.meta.main keeps it from running (or exiting).
+  const module = await import(new URL(entry, root).href);
+  assert.equal(module.main, main);
+  assert.equal(module.EXIT_OK, EXIT_OK);
+});
+
+test("a directory or a missing file as --text @file or --attach fails before connecting (66)", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = ["send", "--server", "127.0.0.1:9", "--tls", "none", "--from", "a@example.com"];
+  try {
+    const [text, missing, attach] = await Promise.all([
+      postie([...common, "--to", "b@example.com", "--text", `@${dir}`]),
+      postie([...common, "--to", "b@example.com", "--text", `@${dir}/missing.txt`]),
+      postie([...common, "--to", "b@example.com", "--attach", dir]),
+    ]);
+    assertExit(text, EXIT_NO_INPUT, "directory");
+    assertOneLineError(text, /Cannot read --text file .+: (not a file|is a directory)$/, "dir");
+    assertExit(missing, EXIT_NO_INPUT, "missing");
+    assertOneLineError(missing, /Cannot read --text file .+: no such file$/, "missing");
+    assertExit(attach, EXIT_NO_INPUT, "attach");
+    assertOneLineError(attach, /Cannot attach .+: (not a file|is a directory)$/, "attach");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 test("--help documents options, exit codes and examples", async () => {
@@ -458,7 +498,7 @@ test("Ctrl-C while waiting for the server ends the run with exit 130", async () 
     await conn.waitForClose(5000); // never greets
   });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "scripts/send.ts", "send", "--tls", "none"].concat(
+    args: ["run", "-A", "--quiet", "src/cli/deno.ts", "send", "--tls", "none"].concat(
       ["--server", `127.0.0.1:${silent.port}`, "--from", "a@example.com", "--to", "b@example.com"],
     ),
     cwd: root.pathname,

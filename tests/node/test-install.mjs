@@ -164,6 +164,30 @@ test("the installed bin runs", { skip: !pkg.bin && "the package has no bin yet" 
   }
 });
 
+test(
+  "the installed postie bin sends to its embedded demo server when no --server is given",
+  { skip: !pkg.bin?.postie && "the package has no postie bin yet" },
+  async () => {
+    const bin = join(project, "node_modules", ".bin", "postie");
+    const env = { ...process.env, POSTIE_SERVER: "", POSTIE_USER: "", POSTIE_PASSWORD: "" };
+    const run = (args) =>
+      promisify(execFile)(bin, args, { cwd: project, encoding: "utf8", timeout: 15_000, env })
+        .catch((error) => {
+          throw new Error(`postie ${args.join(" ")} failed: ${error.stderr || error.message}`);
+        });
+    const [sent, checked] = await Promise.all([
+      run(["send", "--subject", "From the npm bin"]),
+      run(["check"]),
+    ]);
+    assert.match(sent.stderr, /embedded local SMTP server on 127\.0\.0\.1:\d+ \(STARTTLS/);
+    assert.match(sent.stdout, /^Sent <.+> to reader@postie\.test: 250 /);
+    assert.match(sent.stdout, /\(TLS: true, logged in as: demo\)/);
+    assert.match(sent.stdout, /^Subject: From the npm bin\r?$/m);
+    assert.match(checked.stdout, /^TLS: +TLSv1\.[23], .*certificate CN=localhost verified$/m);
+    assert.match(checked.stdout, /^AUTH: +PLAIN LOGIN$/m);
+  },
+);
+
 /**
  * What a user of the package writes, as a script of each module kind. It takes the server's port,
  * the CA file and the attachment's path from the environment and prints what it learnt as JSON.

@@ -1,23 +1,43 @@
 /**
- * `postie` on Deno, from a checkout: `deno run -A scripts/send.ts send ...` (or `check`).
- * Hands standard streams, the environment, a password prompt without echo (raw mode) and Ctrl-C
- * to the runtime-neutral `main()` of `src/cli/main.ts`.
+ * `@postie/smtp/cli`: the `postie` command line. On Deno, run it straight from JSR, or install it
+ * as `postie`:
  *
- * Without `--server`, the message goes to an embedded local SMTP server (npm `smtp-server` on
- * 127.0.0.1 with the test certificate, STARTTLS and a demo account), which then shows what it
- * received: a real, encrypted, authenticated send with no setup.
+ * ```sh
+ * deno run -A jsr:@postie/smtp/cli send    # a demo: an embedded local server receives it
+ * deno install -g -A -n postie jsr:@postie/smtp/cli
+ * POSTIE_PASSWORD=... postie send --server smtp.example.com --user me@example.com \
+ *   --from me@example.com --to you@example.com --subject Hi --text @body.txt
+ * ```
+ *
+ * Run as the main module, it hands Deno's standard streams, the environment, a password prompt
+ * without echo (raw mode), Ctrl-C and the embedded demo server to the runtime-neutral
+ * {@linkcode main}; imported, it only exports {@linkcode main} and its types, to run the command
+ * line in process. (The npm package's `postie` bin is `node.ts`, the same for Node.js.)
+ *
+ * @example Run it in process
+ * ```ts
+ * import { EXIT_OK, main } from "@postie/smtp/cli";
+ * import assert from "node:assert/strict";
+ *
+ * let out = "";
+ * const write = (data: string | Uint8Array) => {
+ *   out += typeof data === "string" ? data : new TextDecoder().decode(data);
+ * };
+ * const code = await main(
+ *   ["send", "--dry-run", "--from", "a@example.com", "--to", "b@example.com", "--subject", "Hi"],
+ *   { stdout: { write }, stderr: { write }, env: {} },
+ * );
+ * assert.equal(code, EXIT_OK);
+ * assert.match(out, /^Subject: Hi\r$/m);
+ * ```
  *
  * @module
  */
 
-import {
-  type CliInput,
-  type CliIo,
-  type CliOutput,
-  EXIT_INTERRUPTED,
-  type LocalServer,
-  main,
-} from "../src/cli/main.ts";
+import { startDemoServer } from "./_demo_server.ts";
+import { type CliInput, type CliIo, type CliOutput, EXIT_INTERRUPTED, main } from "./main.ts";
+
+export * from "./main.ts";
 
 function output(file: typeof Deno.stdout | typeof Deno.stderr): CliOutput {
   const encoder = new TextEncoder();
@@ -96,17 +116,17 @@ function input(): CliInput {
 /**
  * The {@linkcode CliIo} of this Deno process.
  *
- * @param extra The program name for `--help`, an embedded server, an abort signal.
- * @returns Standard streams and environment.
+ * @param extra The abort signal.
+ * @returns Standard streams, environment and the embedded demo server.
  */
-function denoIo(
-  extra: Pick<CliIo, "program" | "startLocalServer" | "signal"> = {},
-): CliIo {
+function denoIo(extra: Pick<CliIo, "signal">): CliIo {
   return {
     stdout: output(Deno.stdout),
     stderr: output(Deno.stderr),
     stdin: input(),
     env: Deno.env.toObject(),
+    program: "postie",
+    startLocalServer: startDemoServer,
     ...extra,
   };
 }
@@ -115,13 +135,9 @@ function denoIo(
  * Runs the command line with Ctrl-C wired to abort the send (a second Ctrl-C exits at once).
  *
  * @param args The arguments after the program name.
- * @param extra The program name for `--help` and an embedded server.
  * @returns The exit code.
  */
-async function runDeno(
-  args: readonly string[],
-  extra: Pick<CliIo, "program" | "startLocalServer"> = {},
-): Promise<number> {
+async function runDeno(args: readonly string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
@@ -129,48 +145,12 @@ async function runDeno(
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    return await main(args, denoIo({ ...extra, signal: controller.signal }));
+    return await main(args, denoIo({ signal: controller.signal }));
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 }
 
-const DEMO_USER = "demo";
-const DEMO_PASSWORD = "demo-password";
-
-/** Starts smtp-server with STARTTLS and AUTH PLAIN/LOGIN for the demo account. */
-async function startLocalServer(): Promise<LocalServer> {
-  // Loaded only when needed: the npm package is a development dependency.
-  const { startSmtpServer, testCa } = await import("./_local_server.ts");
-  const server = await startSmtpServer({
-    authMethods: ["PLAIN", "LOGIN"],
-    authOptional: false,
-    size: 25 * 1024 * 1024,
-    onAuth(auth, _session, callback) {
-      if (auth.username === DEMO_USER && auth.password === DEMO_PASSWORD) {
-        callback(null, { user: auth.username });
-      } else {
-        callback(new Error("Invalid username or password"));
-      }
-    },
-  });
-  return {
-    hostname: "localhost",
-    port: server.port,
-    caCert: testCa,
-    username: DEMO_USER,
-    password: DEMO_PASSWORD,
-    report() {
-      if (server.received.length === 0) return "(nothing)\n";
-      return server.received.map((m) =>
-        `envelope: ${m.from} -> ${m.to.join(", ")} (TLS: ${m.secure}, logged in as: ` +
-        `${m.user ?? "nobody"})\n${m.text}${m.text.endsWith("\n") ? "" : "\n"}`
-      ).join("\n");
-    },
-    close: () => server.close(),
-  };
+if (import.meta.main) {
+  Deno.exit(await runDeno(Deno.args));
 }
-
-Deno.exit(
-  await runDeno(Deno.args, { program: "deno run -A scripts/send.ts", startLocalServer }),
-);
