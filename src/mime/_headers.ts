@@ -192,13 +192,19 @@ function isToken(text: string): boolean {
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(text);
 }
 
-/** RFC 2231 `attribute-char`: what may stay unencoded in an extended parameter value. */
-function isAttributeChar(b: number): boolean {
-  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) ||
-    "!#$&+-.^_`|~".includes(String.fromCharCode(b));
-}
+/** The length of each byte in an RFC 2231 extended value: 1 for an `attribute-char`, else 3. */
+const PERCENT_LENGTH: Uint8Array = Uint8Array.from(
+  { length: 256 },
+  (_, b) => /[0-9A-Za-z!#$&+\-.^_`|~]/.test(String.fromCharCode(b)) ? 1 : 3,
+);
+/** `0123456789ABCDEF` as bytes. */
+const HEX_DIGITS: Uint8Array = new TextEncoder().encode("0123456789ABCDEF");
+const decoder = new TextDecoder();
 
-const HEX = "0123456789ABCDEF";
+/** The length of the UTF-8 sequence that starts with `lead`. */
+function sequenceLength(lead: number): number {
+  return lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+}
 const encoder = new TextEncoder();
 
 /** How a parameter value that is not plain ASCII is written. */
@@ -221,7 +227,8 @@ const MAX_SIMPLE_PARAMETER = 76;
  */
 function parameterSegments(parameter: Parameter): string[] {
   const { key, value } = parameter;
-  if (isToken(value)) return [`${key}=${value}`];
+  const plain = `${key}=${value}`;
+  if (isToken(value) && plain.length <= MAX_SIMPLE_PARAMETER) return [plain];
   const printable = /^[\x20-\x7e]*$/.test(value) && !value.includes("=?");
   const quoted = `${key}="${value.replace(/[\\"]/g, "\\$&")}"`;
   if (printable && quoted.length <= MAX_SIMPLE_PARAMETER) return [quoted];
@@ -233,30 +240,48 @@ function parameterSegments(parameter: Parameter): string[] {
     );
   }
   // RFC 2231: percent-encoded UTF-8, cut into continuations on character boundaries, each
-  // sized so that ` key*N*=...;` fits on a 78-column line.
-  const encodedChars: string[] = [];
-  for (const char of value) {
-    let encoded = "";
-    for (const b of encoder.encode(char)) {
-      encoded += isAttributeChar(b) ? String.fromCharCode(b) : `%${HEX[b >>> 4]}${HEX[b & 15]}`;
+  // sized so that ` key*N*=...;` fits on a 78-column line. The encoded text is written once
+  // into one ASCII string and the continuations are slices of it: linear in the value.
+  const bytes = encoder.encode(value);
+  const out = new Uint8Array(bytes.length * 3);
+  const cuts: number[] = [];
+  const first = `${key}*0*=UTF-8''`.length;
+  let o = 0;
+  let segmentStart = 0;
+  let room = MAX_SIMPLE_PARAMETER - first;
+  let i = 0;
+  while (i < bytes.length) {
+    const end = Math.min(i + sequenceLength(bytes[i]!), bytes.length);
+    let length = 0;
+    for (let j = i; j < end; j++) length += PERCENT_LENGTH[bytes[j]!]!;
+    if (o > segmentStart && o - segmentStart + length > room) {
+      cuts.push(o);
+      segmentStart = o;
+      room = MAX_SIMPLE_PARAMETER - `${key}*${cuts.length}*=`.length;
     }
-    encodedChars.push(encoded);
+    for (; i < end; i++) {
+      const b = bytes[i]!;
+      if (PERCENT_LENGTH[b] === 1) {
+        out[o++] = b;
+      } else {
+        out[o++] = 0x25;
+        out[o++] = HEX_DIGITS[b >>> 4]!;
+        out[o++] = HEX_DIGITS[b & 15]!;
+      }
+    }
   }
-  const whole = `${key}*=UTF-8''${encodedChars.join("")}`;
+  const encoded = decoder.decode(out.subarray(0, o));
+  const whole = `${key}*=UTF-8''${encoded}`;
   if (whole.length <= MAX_SIMPLE_PARAMETER) return [whole];
   const segments: string[] = [];
-  let segment = `${key}*0*=UTF-8''`;
-  let empty = true;
-  for (const encoded of encodedChars) {
-    if (!empty && segment.length + encoded.length > MAX_SIMPLE_PARAMETER) {
-      segments.push(segment + ";");
-      segment = `${key}*${segments.length}*=`;
-      empty = true;
-    }
-    segment += encoded;
-    empty = false;
+  let start = 0;
+  for (const cut of cuts) {
+    const prefix = segments.length === 0 ? `${key}*0*=UTF-8''` : `${key}*${segments.length}*=`;
+    segments.push(`${prefix}${encoded.slice(start, cut)};`);
+    start = cut;
   }
-  segments.push(segment);
+  const prefix = segments.length === 0 ? `${key}*0*=UTF-8''` : `${key}*${segments.length}*=`;
+  segments.push(prefix + encoded.slice(start));
   return segments;
 }
 
@@ -283,7 +308,7 @@ export function formatWithParameters(
     checkHeaderValue(name, parameter.value);
     const segments = parameterSegments(parameter);
     if (i < parameters.length - 1) segments[segments.length - 1] += ";";
-    tokens.push(...segments);
+    for (const segment of segments) tokens.push(segment);
   });
   const folder = new HeaderFolder(name);
   folder.add(" ", value + (tokens.length > 0 ? ";" : ""));
