@@ -20,6 +20,7 @@ import { contentTypeFor } from "./_content_types.ts";
 import {
   checkHeaderName,
   checkHeaderValue,
+  checkText,
   formatAddresses,
   formatDate,
   formatIds,
@@ -233,15 +234,28 @@ function addresses(
   input: AddressInput | readonly AddressInput[] | undefined,
 ): Mailbox[] {
   if (input === undefined) return [];
-  if (Array.isArray(input) && input.length === 0) return [];
-  try {
-    return parseAddressList(input);
-  } catch (error) {
-    if (error instanceof TypeError) {
-      throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, { cause: error });
+  const items: readonly AddressInput[] = Array.isArray(input) ? input : [input as AddressInput];
+  const out: Mailbox[] = [];
+  for (const item of items) {
+    let list: Mailbox[];
+    try {
+      list = parseAddressList(item);
+    } catch (error) {
+      if (error instanceof TypeError) {
+        throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
     }
-    throw error;
+    // A name given as data is sent exactly as given (the parser trims it).
+    if (typeof item === "object" && typeof item.name === "string" && list.length === 1) {
+      out.push({ name: item.name, address: list[0]!.address });
+    } else {
+      for (const mailbox of list) out.push(mailbox);
+    }
   }
+  return out;
 }
 
 function single(field: string, input: AddressInput): Mailbox {
@@ -351,6 +365,7 @@ function prepareAttachment(
   attachment: Attachment,
   index: number,
   hasHtml: boolean,
+  label = `attachment ${index}`,
 ): PreparedAttachment {
   if (attachment === null || typeof attachment !== "object") {
     throw fail(`attachment ${index} is not an object`);
@@ -374,10 +389,7 @@ function prepareAttachment(
       `attachment ${index} content must be a Uint8Array, a string, a ReadableStream or { path }`,
     );
   }
-  if (filename !== undefined) {
-    if (typeof filename !== "string") throw fail(`attachment ${index} filename is not a string`);
-    checkHeaderValue("Content-Disposition", filename);
-  }
+  if (filename !== undefined) checkText(`${label} filename`, filename);
   const contentType = attachment.contentType ?? contentTypeFor(filename ?? "");
   checkHeaderValue("Content-Type", contentType);
   const mediaType = contentType.split(";", 1)[0]!.trim();
@@ -601,6 +613,7 @@ async function composeParts(
       },
       prepared.length,
       false,
+      "icalEvent",
     ));
   }
 
