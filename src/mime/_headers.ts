@@ -225,11 +225,19 @@ export function formatAddresses(name: string, mailboxes: readonly Mailbox[]): st
 
 /**
  * Checks a message id and returns it with angle brackets. Accepts `id@domain` or
- * `<id@domain>`; rejects whitespace, line breaks, brackets inside and non-ASCII.
+ * `<id@domain>`; rejects whitespace, line breaks, brackets inside and non-ASCII, and an id too
+ * long for a header line (a RangeError).
  */
 export function normalizeMessageId(field: string, id: string): string {
   checkHeaderValue(field, id);
   const bare = id.startsWith("<") && id.endsWith(">") ? id.slice(1, -1) : id;
+  // `Field: <id>` must fit on one line: a message id cannot fold.
+  const max = MAX_LINE_OCTETS - field.length - 4;
+  if (bare.length > max) {
+    throw new RangeError(
+      `Cannot compose message: ${field} is ${bare.length} characters long, more than the ${max} that fit on a header line`,
+    );
+  }
   if (bare === "" || !/^[\x21-\x7e]+$/.test(bare) || /[<>]/.test(bare)) {
     throw new TypeError(
       `Cannot compose message: ${field} ${JSON.stringify(id)} is not a valid message id`,

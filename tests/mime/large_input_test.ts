@@ -58,3 +58,25 @@ for (const [unit, what] of [["é", "non-ASCII"], ["x", "unbroken ASCII"]] as con
     });
   }
 }
+
+test("a message id too long for a header line is refused with a RangeError naming the field", async () => {
+  for (
+    const [field, fields] of [
+      ["Message-ID", { messageId: `${"a".repeat(SIZE)}@example.com` }],
+      ["In-Reply-To", { inReplyTo: `${"a".repeat(990)}@example.com` }],
+      ["Content-ID", {
+        attachments: [{ content: "x", contentId: `${"a".repeat(990)}@example.com` }],
+      }],
+    ] as const
+  ) {
+    await assert.rejects(
+      composeMessage({ from: "a@example.com", to: "b@example.com", ...fields }),
+      (error: unknown) => {
+        assert.ok(error instanceof RangeError);
+        assert.match(error.message, new RegExp(`^Cannot compose message: ${field} is \\d+ `));
+        assert.ok(error.message.length < 200);
+        return true;
+      },
+    );
+  }
+});
