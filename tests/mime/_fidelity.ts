@@ -149,7 +149,15 @@ const unit = fc.oneof(
 
 /** A value for an unstructured field: any Unicode string without CR, LF or NUL. */
 export const value = (minLength = 0): fc.Arbitrary<string> =>
-  fc.string({ unit, minLength, maxLength: 12 }).map((text) => text.replace(/[\r\n\0]/g, ""))
+  fc.oneof(
+    { arbitrary: fc.string({ unit, minLength, maxLength: 12 }), weight: 40 },
+    // Now and then a word too long for any header line (998 octets).
+    {
+      arbitrary: fc.tuple(fc.string({ unit, maxLength: 2 }), fc.integer({ min: 990, max: 1100 }))
+        .map(([around, count]) => `${around}${"y".repeat(count)}${around}`),
+      weight: 1,
+    },
+  ).map((text) => text.replace(/[\r\n\0]/g, ""))
     .filter((text) => text.isWellFormed() && text.length >= minLength);
 
 /** Addresses: dot-atoms with every atext character, quoted local parts, IDN and literals. */
