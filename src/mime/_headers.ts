@@ -6,7 +6,7 @@
  */
 
 import { headerAddress, type Mailbox } from "./address.ts";
-import { EncodedWordWriter } from "./_encoded_words.ts";
+import { EncodedWordWriter, sequenceLength } from "./_encoded_words.ts";
 import { FOLD_WIDTH, HeaderFolder, MAX_LINE_OCTETS } from "./_fold.ts";
 
 /** Throws unless `name` is a valid field name (RFC 5322 ftext: printable ASCII except `:`). */
@@ -160,14 +160,11 @@ export function formatUnstructured(name: string, value: string, allowLong = fals
   return folder.toString();
 }
 
-/** `atext` characters other than letters and digits (RFC 5322 section 3.2.3). */
-const ATEXT_SYMBOLS = "!#$%&'*+-/=?^_`{|}~";
-
-/** RFC 5322 `atext`. */
-function isAtext(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
-    (c < 0x7f && ATEXT_SYMBOLS.includes(String.fromCharCode(c)));
-}
+/** RFC 5322 `atext` (section 3.2.3), by ASCII code. */
+const ATEXT: Uint8Array = Uint8Array.from(
+  { length: 128 },
+  (_, c) => /[0-9A-Za-z!#$%&'*+\-/=?^_`{|}~]/.test(String.fromCharCode(c)) ? 1 : 0,
+);
 
 /**
  * Appends a display name so that every decoder gives back exactly `name`: atoms when it is
@@ -194,7 +191,7 @@ function addDisplayName(folder: HeaderFolder, name: string, maxWord: number): vo
     }
     segment += c === 0x22 || c === 0x5c ? 2 : 1;
     encoded = segment > maxWord || (c === 0x3d && name.charCodeAt(i + 1) === 0x3f);
-    if (!isAtext(c)) quoted = true;
+    if (ATEXT[c] === 0) quoted = true;
   }
   if (encoded) {
     folder.addEncoded(" ", name);
@@ -270,11 +267,6 @@ const PERCENT_LENGTH: Uint8Array = Uint8Array.from(
 /** `0123456789ABCDEF` as bytes. */
 const HEX_DIGITS: Uint8Array = new TextEncoder().encode("0123456789ABCDEF");
 const decoder = new TextDecoder();
-
-/** The length of the UTF-8 sequence that starts with `lead`. */
-function sequenceLength(lead: number): number {
-  return lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
-}
 const encoder = new TextEncoder();
 
 /** How a parameter value that is not plain ASCII is written. */
