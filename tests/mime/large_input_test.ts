@@ -1,7 +1,8 @@
 /**
- * Header inputs of two million characters (issue 13, defect 5): each field composes, or fails
- * with a TypeError/RangeError that names it, in linear time and without overflowing the stack
- * (no spread of an input-sized array into a call, no recursion on input-sized data).
+ * Header inputs of two million characters (issue 13, defect 5): each field composes in linear
+ * time without overflowing the stack (no spread of an input-sized array into a call, no
+ * recursion on input-sized data), every line within 998 octets; a message id that cannot fit
+ * its line fails with a RangeError that names the field.
  */
 
 import assert from "node:assert/strict";
@@ -30,31 +31,25 @@ for (const [unit, what] of [["é", "non-ASCII"], ["x", "unbroken ASCII"]] as con
     ["custom header value", "X-Big", { headers: { "X-Big": big } }],
   ];
   for (const [field, header, fields] of cases) {
-    test(`a ${SIZE}-character ${what} ${field} composes in linear time or fails naming it`, async () => {
+    test(`a ${SIZE}-character ${what} ${field} composes in linear time, lines within 998 octets`, async () => {
       const started = performance.now();
-      let bytes: Uint8Array | undefined;
-      try {
-        const composed = await composeMessage({
-          from: "a@example.com",
-          to: "b@example.com",
-          text: "x",
-          ...fields,
-        });
-        bytes = await collect(composed.body);
-      } catch (error) {
-        assert.ok(
-          error instanceof TypeError || error instanceof RangeError,
-          `threw ${Object.prototype.toString.call(error)}: ${error}`,
-        );
-        assert.doesNotMatch(String(error), /call stack/);
-        assert.match(String(error), new RegExp(header));
-      }
+      const composed = await composeMessage({
+        from: "a@example.com",
+        to: "b@example.com",
+        text: "x",
+        ...fields,
+      });
+      const bytes = await collect(composed.body);
       const elapsed = performance.now() - started;
       assert.ok(elapsed < BOUND_MS, `took ${elapsed.toFixed(0)} ms`);
-      if (bytes !== undefined) {
-        const text = decoder.decode(bytes);
-        assert.ok(text.startsWith(`${header}:`) || text.includes(`\r\n${header}:`), `no ${header}`);
+      let lineStart = 0;
+      for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+        assert.ok(i - 1 - lineStart <= 998, `a line of ${i - 1 - lineStart} octets`);
+        lineStart = i + 1;
       }
+      const text = decoder.decode(bytes);
+      const at = text.indexOf(`\r\n${header}:`);
+      assert.ok(text.startsWith(`${header}:`) || at >= 0, `no ${header}`);
     });
   }
 }
