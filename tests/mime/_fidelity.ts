@@ -2,6 +2,16 @@
  * Header fidelity checks shared by the property suite, the named regression cases and the
  * interoperability test: a case (one value per free-text field), the message that carries it,
  * and what mailparser and Python's `email` package must decode from that message.
+ *
+ * What is compared exactly: every value in mailparser (custom headers through the decoder it
+ * uses for `Subject`); in Python, `str()` of the subject and custom headers, the display names
+ * and addresses through `getaddresses()` and `decode_header()`, the `filename` and `name`
+ * parameters. Where Python's API changes a value on purpose or by a known bug, the test models
+ * that and says so: `get_filename()` strips and unquotes (`pythonFilename`), and the
+ * `policy.default` address parser mangles the whitespace of encoded display names
+ * (`isEncoded`). Python's defects must be empty, except the notes that are true of a correct
+ * message: control characters present (`withoutControls`), a non-ASCII local part, and RFC 2047
+ * words in the quoted `name=` parameter (`NAME_DEFECTS`).
  */
 
 import assert from "node:assert/strict";
@@ -9,8 +19,8 @@ import { Buffer } from "node:buffer";
 import { type AddressObject, MailParser, simpleParser } from "mailparser";
 import type { Message } from "../../src/mime/mod.ts";
 import { headerAddress } from "../../src/mime/address.ts";
-import type { PythonField, PythonMessage } from "./_python_email.ts";
 import fc from "fast-check";
+import type { PythonField, PythonMessage } from "./_python_email.ts";
 
 /** One value for each field a caller fills with free text, and the mailboxes' addresses. */
 export interface Case {

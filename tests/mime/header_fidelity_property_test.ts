@@ -11,8 +11,9 @@
  * scripts, emoji and combining marks.
  *
  * `POSTIE_PROPERTY_RUNS` sets the number of generated messages (each carries one value per
- * field); `.ci/run` sets 10,000. Shrunk failures are kept as named cases in
- * `header_fidelity_test.ts`.
+ * field); `.ci/run` sets 10,000. `POSTIE_PROPERTY_SEED` replays a run. Shrunk failures are kept
+ * as named cases (`NAMED_CASES` in `_fidelity.ts`, checked by `header_fidelity_test.ts`). What
+ * is compared, and the one Python bug that is modelled, is described in `_fidelity.ts`.
  */
 
 import assert from "node:assert/strict";
