@@ -36,7 +36,7 @@ function qCost(b: number): number {
 }
 
 /** The length of the UTF-8 sequence that starts with `lead`. */
-function sequenceLength(lead: number): number {
+export function sequenceLength(lead: number): number {
   return lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
 }
 

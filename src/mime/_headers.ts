@@ -5,14 +5,9 @@
  * @module
  */
 
-import { displayNameForm, headerAddress, type Mailbox } from "./address.ts";
-import { EncodedWordWriter } from "./_encoded_words.ts";
-import { HeaderFolder } from "./_fold.ts";
-
-/** Whitespace longer than this is encoded rather than kept as a place to fold. */
-const MAX_PLAIN_SPACE = 32;
-/** A plain word longer than this cannot fold onto a 78-column line and is encoded. */
-const MAX_PLAIN_WORD = 76;
+import { headerAddress, type Mailbox } from "./address.ts";
+import { EncodedWordWriter, sequenceLength } from "./_encoded_words.ts";
+import { FOLD_WIDTH, HeaderFolder, MAX_LINE_OCTETS } from "./_fold.ts";
 
 /** Throws unless `name` is a valid field name (RFC 5322 ftext: printable ASCII except `:`). */
 export function checkHeaderName(name: string): void {
@@ -34,118 +29,183 @@ export function checkHeaderName(name: string): void {
   }
 }
 
-/** Throws when a header value contains CR, LF or NUL (header injection). */
-export function checkHeaderValue(name: string, value: string): void {
+/**
+ * Throws unless `value` is a string that a header can carry exactly: no CR or LF (header
+ * injection), no NUL, and no lone surrogate (which is not Unicode text: UTF-8 cannot encode it,
+ * so it would arrive as U+FFFD). `field` names the input in the error, e.g. `header "Subject"`.
+ */
+export function checkText(field: string, value: string): void {
   if (typeof value !== "string") {
-    throw new TypeError(`Cannot compose message: header "${name}" is not a string`);
+    throw new TypeError(`Cannot compose message: ${field} is not a string`);
   }
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
+    if (c > 0x0d && c < 0xd800) continue;
     if (c === 0x0d || c === 0x0a) {
-      throw new TypeError(`Cannot compose message: header "${name}" contains a line break`);
+      throw new TypeError(`Cannot compose message: ${field} contains a line break`);
     }
     if (c === 0) {
-      throw new TypeError(`Cannot compose message: header "${name}" contains a NUL character`);
+      throw new TypeError(`Cannot compose message: ${field} contains a NUL character`);
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      if (c <= 0xdbff && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        i++;
+        continue;
+      }
+      throw new TypeError(
+        `Cannot compose message: ${field} contains a lone surrogate (U+${
+          c.toString(16).toUpperCase()
+        } at index ${i}), which is not Unicode text`,
+      );
     }
   }
 }
 
-/** A word of a header value with the whitespace that precedes it. */
-interface Word {
-  readonly space: string;
-  readonly text: string;
+/** Throws when a header value contains CR, LF, NUL or a lone surrogate. */
+export function checkHeaderValue(name: string, value: string): void {
+  checkText(`header "${name}"`, value);
 }
 
-/** Splits text into words, each with the whitespace before it; returns trailing whitespace. */
-function splitWords(value: string): { words: Word[]; trailing: string } {
-  const words: Word[] = [];
-  let i = 0;
-  while (i < value.length) {
-    let j = i;
-    while (j < value.length && (value[j] === " " || value[j] === "\t")) j++;
-    const space = value.slice(i, j);
-    if (j === value.length) return { words, trailing: space };
-    let k = j;
-    while (k < value.length && value[k] !== " " && value[k] !== "\t") k++;
-    words.push({ space, text: value.slice(j, k) });
-    i = k;
-  }
-  return { words, trailing: "" };
-}
-
-/** True when a word cannot go into the header as is. */
-function needsEncoding(word: string, allowLong: boolean): boolean {
-  if (!allowLong && word.length > MAX_PLAIN_WORD) return true;
-  for (let i = 0; i < word.length; i++) {
-    const c = word.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return true;
-  }
-  return word.includes("=?");
+/** True for space and tab. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /**
- * Appends unstructured text (RFC 5322 `unstructured`): printable ASCII words stay readable;
- * runs of words that need encoding (non-ASCII, controls, `=?`, very long words) become RFC 2047
- * encoded words together with the whitespace between them. Leading and trailing whitespace is
- * encoded too, so that the value survives unfolding and trimming exactly.
+ * Splits a value at its fold points: the single spaces between two characters that are not
+ * whitespace. Only there may a header fold: parsers that unfold CRLF plus whitespace into one
+ * space (mailparser does) would turn a fold before a tab, or before a run of spaces, into a
+ * single space. The segments keep any other whitespace; only the first can start with
+ * whitespace and only the last can end with it.
  */
-function addUnstructured(folder: HeaderFolder, value: string, allowLong: boolean): void {
-  const { words, trailing } = splitWords(value);
-  if (words.length === 0) {
-    if (value !== "") folder.addEncoded(" ", value);
-    return;
+function segments(value: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 1; i < value.length - 1; i++) {
+    if (
+      value.charCodeAt(i) === 0x20 && !isSpace(value.charCodeAt(i - 1)) &&
+      !isSpace(value.charCodeAt(i + 1))
+    ) {
+      out.push(value.slice(start, i));
+      start = i + 1;
+    }
   }
-  const encode = words.map((word, i) =>
-    needsEncoding(word.text, allowLong) || (i === 0 && word.space !== "") ||
-    word.space.length > MAX_PLAIN_SPACE
-  );
-  if (trailing !== "") encode[words.length - 1] = true;
+  out.push(value.slice(start));
+  return out;
+}
+
+/**
+ * True when a segment can go into an unstructured header as it is: printable ASCII (spaces and
+ * tabs inside), no surrounding whitespace (parsers trim a value), no `=?` (which a decoder
+ * could take for the start of an encoded word) and at most `max` characters.
+ */
+function isPlainSegment(segment: string, max: number): boolean {
+  const n = segment.length;
+  if (n === 0 || n > max) return false;
+  if (isSpace(segment.charCodeAt(0)) || isSpace(segment.charCodeAt(n - 1))) return false;
+  for (let i = 0; i < n; i++) {
+    const c = segment.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c > 0x7e) return false;
+    if (c === 0x3d && segment.charCodeAt(i + 1) === 0x3f) return false; // "=?"
+  }
+  return true;
+}
+
+/**
+ * Appends unstructured text (RFC 5322 `unstructured`) so that every decoder gives back exactly
+ * `value`: segments of printable ASCII that fit a line stay readable; every run of other
+ * segments (non-ASCII, controls, Unicode line separators, `=?`, surrounding whitespace, words
+ * too long to fold) becomes RFC 2047 encoded words together with the spaces between them.
+ *
+ * @param maxLine The longest line a plain segment may make: 78, or 998 for custom headers,
+ *   whose long words (URLs) stay as they are while a line can hold them.
+ */
+function addUnstructured(
+  folder: HeaderFolder,
+  name: string,
+  value: string,
+  maxLine: number,
+): void {
+  if (value === "") return;
+  const parts = segments(value);
+  // The first segment must fit after `Name: `, the others after the folding space.
+  const firstMax = maxLine - name.length - 2;
   let i = 0;
-  while (i < words.length) {
-    const word = words[i]!;
-    if (!encode[i]) {
-      folder.add(i === 0 ? " " : word.space, word.text);
+  while (i < parts.length) {
+    if (isPlainSegment(parts[i]!, i === 0 ? firstMax : maxLine - 1)) {
+      folder.add(" ", parts[i]!);
       i++;
       continue;
     }
-    let space: string;
-    let text: string;
-    if (i === 0) {
-      space = " ";
-      text = word.space + word.text;
-    } else if (word.space.length > MAX_PLAIN_SPACE) {
-      space = word.space.slice(0, 1);
-      text = word.space.slice(1) + word.text;
-    } else {
-      space = word.space;
-      text = word.text;
-    }
+    let text = parts[i]!;
     i++;
-    while (i < words.length && encode[i]) {
-      text += words[i]!.space + words[i]!.text;
+    while (i < parts.length && !isPlainSegment(parts[i]!, maxLine - 1)) {
+      text += " " + parts[i]!;
       i++;
     }
-    if (i === words.length) text += trailing;
-    folder.addEncoded(space, text);
+    folder.addEncoded(" ", text);
   }
 }
 
 /**
  * Formats an unstructured header such as `Subject`, folded, with CRLF.
  *
- * @param allowLong Keep long ASCII words as they are (custom headers, where encoding a URL
- *   would break it); such a header fails if a line still exceeds 998 octets.
+ * @param allowLong Keep long ASCII words as they are while a line can hold them (custom
+ *   headers, where encoding a URL would break it); longer ones are encoded.
  */
 export function formatUnstructured(name: string, value: string, allowLong = false): string {
   checkHeaderValue(name, value);
   const folder = new HeaderFolder(name);
-  addUnstructured(folder, value, allowLong);
+  addUnstructured(folder, name, value, allowLong ? MAX_LINE_OCTETS : FOLD_WIDTH);
   return folder.toString();
+}
+
+/** RFC 5322 `atext` (section 3.2.3), by ASCII code. */
+const ATEXT: Uint8Array = Uint8Array.from(
+  { length: 128 },
+  (_, c) => /[0-9A-Za-z!#$%&'*+\-/=?^_`{|}~]/.test(String.fromCharCode(c)) ? 1 : 0,
+);
+
+/**
+ * Appends a display name so that every decoder gives back exactly `name`: atoms when it is
+ * words of `atext` separated by single spaces; a quoted string (`"` and `\` escaped) when it is
+ * other printable ASCII, tabs and runs of spaces included; otherwise RFC 2047 encoded words,
+ * which also carry surrounding whitespace (address parsers trim a quoted string) and what is
+ * not printable ASCII. It folds only at single spaces between words (see `segments`); a
+ * segment longer than `maxWord` is encoded so that it can fold.
+ */
+function addDisplayName(folder: HeaderFolder, name: string, maxWord: number): void {
+  const n = name.length;
+  let encoded = isSpace(name.charCodeAt(0)) || isSpace(name.charCodeAt(n - 1));
+  let quoted = false;
+  let segment = 0;
+  for (let i = 0; i < n && !encoded; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x20 && !isSpace(name.charCodeAt(i - 1)) && !isSpace(name.charCodeAt(i + 1))) {
+      segment = 0; // a fold point
+      continue;
+    }
+    if ((c < 0x20 && c !== 0x09) || c > 0x7e) {
+      encoded = true;
+      break;
+    }
+    segment += c === 0x22 || c === 0x5c ? 2 : 1;
+    encoded = segment > maxWord || (c === 0x3d && name.charCodeAt(i + 1) === 0x3f);
+    if (ATEXT[c] === 0) quoted = true;
+  }
+  if (encoded) {
+    folder.addEncoded(" ", name);
+    return;
+  }
+  const text = quoted ? `"${name.replace(/[\\"]/g, "\\$&")}"` : name;
+  for (const part of segments(text)) folder.add(" ", part);
 }
 
 /** Formats an address header (`From`, `To`, ...), folded between and inside mailboxes. */
 export function formatAddresses(name: string, mailboxes: readonly Mailbox[]): string {
   const folder = new HeaderFolder(name);
+  // The longest word of a plain display name: one that fits on the first line, after `"`.
+  const maxWord = FOLD_WIDTH - name.length - 3;
   mailboxes.forEach((mailbox, index) => {
     const comma = index < mailboxes.length - 1 ? "," : "";
     const address = headerAddress(mailbox.address);
@@ -153,13 +213,8 @@ export function formatAddresses(name: string, mailboxes: readonly Mailbox[]): st
       folder.add(" ", address + comma);
       return;
     }
-    const form = displayNameForm(mailbox.name);
-    if (form.kind === "encoded") {
-      folder.addEncoded(" ", form.text);
-    } else {
-      const { words } = splitWords(form.text);
-      words.forEach((word, i) => folder.add(i === 0 ? " " : word.space, word.text));
-    }
+    checkText(`${name} display name`, mailbox.name);
+    addDisplayName(folder, mailbox.name, maxWord);
     folder.add(" ", `<${address}>${comma}`);
   });
   return folder.toString();
@@ -167,11 +222,19 @@ export function formatAddresses(name: string, mailboxes: readonly Mailbox[]): st
 
 /**
  * Checks a message id and returns it with angle brackets. Accepts `id@domain` or
- * `<id@domain>`; rejects whitespace, line breaks, brackets inside and non-ASCII.
+ * `<id@domain>`; rejects whitespace, line breaks, brackets inside and non-ASCII, and an id too
+ * long for a header line (a RangeError).
  */
 export function normalizeMessageId(field: string, id: string): string {
   checkHeaderValue(field, id);
   const bare = id.startsWith("<") && id.endsWith(">") ? id.slice(1, -1) : id;
+  // `Field: <id>` must fit on one line: a message id cannot fold.
+  const max = MAX_LINE_OCTETS - field.length - 4;
+  if (bare.length > max) {
+    throw new RangeError(
+      `Cannot compose message: ${field} is ${bare.length} characters long, more than the ${max} that fit on a header line`,
+    );
+  }
   if (bare === "" || !/^[\x21-\x7e]+$/.test(bare) || /[<>]/.test(bare)) {
     throw new TypeError(
       `Cannot compose message: ${field} ${JSON.stringify(id)} is not a valid message id`,
@@ -187,18 +250,23 @@ export function formatIds(name: string, ids: readonly string[]): string {
   return folder.toString();
 }
 
-/** RFC 2045 `token` characters. */
-function isToken(text: string): boolean {
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(text);
+/**
+ * True when a parameter value can be written bare: RFC 2045 `token` characters except `'`, `*`
+ * and `%`, which parsers read as RFC 2231 syntax (Python's `email` drops `filename=*` and
+ * `filename='`).
+ */
+function isBareValue(text: string): boolean {
+  return /^[!#$&+\-.^_`|~0-9A-Za-z]+$/.test(text);
 }
 
-/** RFC 2231 `attribute-char`: what may stay unencoded in an extended parameter value. */
-function isAttributeChar(b: number): boolean {
-  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) ||
-    "!#$&+-.^_`|~".includes(String.fromCharCode(b));
-}
-
-const HEX = "0123456789ABCDEF";
+/** The length of each byte in an RFC 2231 extended value: 1 for an `attribute-char`, else 3. */
+const PERCENT_LENGTH: Uint8Array = Uint8Array.from(
+  { length: 256 },
+  (_, b) => /[0-9A-Za-z!#$&+\-.^_`|~]/.test(String.fromCharCode(b)) ? 1 : 3,
+);
+/** `0123456789ABCDEF` as bytes. */
+const HEX_DIGITS: Uint8Array = new TextEncoder().encode("0123456789ABCDEF");
+const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** How a parameter value that is not plain ASCII is written. */
@@ -221,7 +289,8 @@ const MAX_SIMPLE_PARAMETER = 76;
  */
 function parameterSegments(parameter: Parameter): string[] {
   const { key, value } = parameter;
-  if (isToken(value)) return [`${key}=${value}`];
+  const plain = `${key}=${value}`;
+  if (isBareValue(value) && plain.length <= MAX_SIMPLE_PARAMETER) return [plain];
   const printable = /^[\x20-\x7e]*$/.test(value) && !value.includes("=?");
   const quoted = `${key}="${value.replace(/[\\"]/g, "\\$&")}"`;
   if (printable && quoted.length <= MAX_SIMPLE_PARAMETER) return [quoted];
@@ -233,30 +302,48 @@ function parameterSegments(parameter: Parameter): string[] {
     );
   }
   // RFC 2231: percent-encoded UTF-8, cut into continuations on character boundaries, each
-  // sized so that ` key*N*=...;` fits on a 78-column line.
-  const encodedChars: string[] = [];
-  for (const char of value) {
-    let encoded = "";
-    for (const b of encoder.encode(char)) {
-      encoded += isAttributeChar(b) ? String.fromCharCode(b) : `%${HEX[b >>> 4]}${HEX[b & 15]}`;
+  // sized so that ` key*N*=...;` fits on a 78-column line. The encoded text is written once
+  // into one ASCII string and the continuations are slices of it: linear in the value.
+  const bytes = encoder.encode(value);
+  const out = new Uint8Array(bytes.length * 3);
+  const cuts: number[] = [];
+  const first = `${key}*0*=UTF-8''`.length;
+  let o = 0;
+  let segmentStart = 0;
+  let room = MAX_SIMPLE_PARAMETER - first;
+  let i = 0;
+  while (i < bytes.length) {
+    const end = Math.min(i + sequenceLength(bytes[i]!), bytes.length);
+    let length = 0;
+    for (let j = i; j < end; j++) length += PERCENT_LENGTH[bytes[j]!]!;
+    if (o > segmentStart && o - segmentStart + length > room) {
+      cuts.push(o);
+      segmentStart = o;
+      room = MAX_SIMPLE_PARAMETER - `${key}*${cuts.length}*=`.length;
     }
-    encodedChars.push(encoded);
+    for (; i < end; i++) {
+      const b = bytes[i]!;
+      if (PERCENT_LENGTH[b] === 1) {
+        out[o++] = b;
+      } else {
+        out[o++] = 0x25;
+        out[o++] = HEX_DIGITS[b >>> 4]!;
+        out[o++] = HEX_DIGITS[b & 15]!;
+      }
+    }
   }
-  const whole = `${key}*=UTF-8''${encodedChars.join("")}`;
+  const encoded = decoder.decode(out.subarray(0, o));
+  const whole = `${key}*=UTF-8''${encoded}`;
   if (whole.length <= MAX_SIMPLE_PARAMETER) return [whole];
   const segments: string[] = [];
-  let segment = `${key}*0*=UTF-8''`;
-  let empty = true;
-  for (const encoded of encodedChars) {
-    if (!empty && segment.length + encoded.length > MAX_SIMPLE_PARAMETER) {
-      segments.push(segment + ";");
-      segment = `${key}*${segments.length}*=`;
-      empty = true;
-    }
-    segment += encoded;
-    empty = false;
+  let start = 0;
+  for (const cut of cuts) {
+    const prefix = segments.length === 0 ? `${key}*0*=UTF-8''` : `${key}*${segments.length}*=`;
+    segments.push(`${prefix}${encoded.slice(start, cut)};`);
+    start = cut;
   }
-  segments.push(segment);
+  const prefix = segments.length === 0 ? `${key}*0*=UTF-8''` : `${key}*${segments.length}*=`;
+  segments.push(prefix + encoded.slice(start));
   return segments;
 }
 
@@ -283,7 +370,7 @@ export function formatWithParameters(
     checkHeaderValue(name, parameter.value);
     const segments = parameterSegments(parameter);
     if (i < parameters.length - 1) segments[segments.length - 1] += ";";
-    tokens.push(...segments);
+    for (const segment of segments) tokens.push(segment);
   });
   const folder = new HeaderFolder(name);
   folder.add(" ", value + (tokens.length > 0 ? ";" : ""));

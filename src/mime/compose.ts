@@ -20,6 +20,7 @@ import { contentTypeFor } from "./_content_types.ts";
 import {
   checkHeaderName,
   checkHeaderValue,
+  checkText,
   formatAddresses,
   formatDate,
   formatIds,
@@ -42,8 +43,8 @@ import { encodeText } from "./_text.ts";
 /** A file to attach, or an image to embed. */
 export interface Attachment {
   /**
-   * The file name shown to the recipient. Non-ASCII names are sent as RFC 2231 `filename*`
-   * with an RFC 2047 `name=` fallback.
+   * The file name shown to the recipient, sent exactly as given: a name that is not short
+   * printable ASCII goes as RFC 2231 `filename*` with an RFC 2047 `name=` fallback.
    * @default {the last part of `content.path`; none otherwise}
    */
   readonly filename?: string;
@@ -101,7 +102,10 @@ export type CustomHeaders =
 
 /** A message described as data. Field names follow nodemailer's. */
 export interface Message {
-  /** The author (the `From` header); also the envelope sender unless `sender` is set. */
+  /**
+   * The author (the `From` header); also the envelope sender unless `sender` is set. The `name`
+   * of a `{ name, address }` is sent exactly as given, surrounding whitespace included.
+   */
   readonly from: AddressInput;
   /** The `Sender` header; when set it is also the envelope sender (MAIL FROM). */
   readonly sender?: AddressInput;
@@ -113,7 +117,10 @@ export interface Message {
   readonly bcc?: AddressInput | readonly AddressInput[];
   /** Where replies should go (`Reply-To`). */
   readonly replyTo?: AddressInput | readonly AddressInput[];
-  /** The subject; non-ASCII text is sent as RFC 2047 encoded words. */
+  /**
+   * The subject, sent exactly as given (any Unicode text without CR, LF or NUL): what is not
+   * printable ASCII, or cannot fold, goes as RFC 2047 encoded words.
+   */
   readonly subject?: string;
   /** The plain-text body. */
   readonly text?: string;
@@ -128,7 +135,11 @@ export interface Message {
    * @default {"normal"}
    */
   readonly priority?: "high" | "normal" | "low";
-  /** Extra header fields. They may not replace fields the builder writes. */
+  /**
+   * Extra header fields. They may not replace fields the builder writes. Values are sent exactly
+   * as given, as unstructured text: encoded words where needed, long words (URLs) as they are
+   * while a line can hold them.
+   */
   readonly headers?: CustomHeaders;
   /**
    * The `Date` header.
@@ -233,15 +244,28 @@ function addresses(
   input: AddressInput | readonly AddressInput[] | undefined,
 ): Mailbox[] {
   if (input === undefined) return [];
-  if (Array.isArray(input) && input.length === 0) return [];
-  try {
-    return parseAddressList(input);
-  } catch (error) {
-    if (error instanceof TypeError) {
-      throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, { cause: error });
+  const items: readonly AddressInput[] = Array.isArray(input) ? input : [input as AddressInput];
+  const out: Mailbox[] = [];
+  for (const item of items) {
+    let list: Mailbox[];
+    try {
+      list = parseAddressList(item);
+    } catch (error) {
+      if (error instanceof TypeError) {
+        throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
     }
-    throw error;
+    // A name given as data is sent exactly as given (the parser trims it).
+    if (typeof item === "object" && typeof item.name === "string" && list.length === 1) {
+      out.push({ name: item.name, address: list[0]!.address });
+    } else {
+      for (const mailbox of list) out.push(mailbox);
+    }
   }
+  return out;
 }
 
 function single(field: string, input: AddressInput): Mailbox {
@@ -355,6 +379,7 @@ function prepareAttachment(
   attachment: Attachment,
   index: number,
   hasHtml: boolean,
+  label = `attachment ${index}`,
 ): PreparedAttachment {
   if (attachment === null || typeof attachment !== "object") {
     throw fail(`attachment ${index} is not an object`);
@@ -378,10 +403,7 @@ function prepareAttachment(
       `attachment ${index} content must be a Uint8Array, a string, a ReadableStream or { path }`,
     );
   }
-  if (filename !== undefined) {
-    if (typeof filename !== "string") throw fail(`attachment ${index} filename is not a string`);
-    checkHeaderValue("Content-Disposition", filename);
-  }
+  if (filename !== undefined) checkText(`${label} filename`, filename);
   const contentType = attachment.contentType ?? contentTypeFor(filename ?? "");
   checkHeaderValue("Content-Type", contentType);
   const mediaType = contentType.split(";", 1)[0]!.trim();
@@ -479,8 +501,11 @@ function recipientKey(address: string): string {
  * @param message The message.
  * @param options 8-bit bodies and the file opener.
  * @returns The envelope, the Message-ID and the byte stream.
- * @throws {TypeError} When an input is invalid or an attachment file cannot be opened.
- * @throws {RangeError} When a date is invalid or a header line cannot be kept under 998 octets.
+ * @throws {TypeError} When an input is invalid (CR, LF, NUL or a lone surrogate in a header
+ *   value, display name or file name; the error names the field) or an attachment file cannot
+ *   be opened.
+ * @throws {RangeError} When a date is invalid, a message id is too long for its header line, or
+ *   a line cannot be kept under 998 octets (a header name or content type that long).
  *
  * @example Compose a message
  * ```ts
@@ -615,6 +640,7 @@ async function composeParts(
       },
       prepared.length,
       false,
+      "icalEvent",
     ));
   }
 

@@ -6,7 +6,8 @@
  *   `multipart/related` inline images, attachments from bytes, strings, streams or files, and
  *   calendar invitations.
  * - Headers are folded at 78 columns; non-ASCII text becomes RFC 2047 encoded words and
- *   non-ASCII file names RFC 2231 parameters. CR, LF or NUL in any header input is an error.
+ *   non-ASCII file names RFC 2231 parameters. Every header value arrives exactly as given;
+ *   CR, LF, NUL or a lone surrogate in any header input is an error.
  * - Address helpers ({@linkcode parseAddressList}, {@linkcode formatMailbox},
  *   {@linkcode envelopeAddress}, {@linkcode needsSmtpUtf8}) and the transfer encoders
  *   ({@linkcode encodeBase64}, {@linkcode encodeQuotedPrintable} and their streams).

@@ -1,7 +1,8 @@
 /**
  * Interoperability with a real MTA: Postfix with Dovecot SASL, started by
  * `tests/interop/setup.sh` on 127.0.0.1 (see that file for the three ports). Delivered mail is
- * read back from Postfix's Maildirs and parsed with mailparser, a MIME parser that is not ours.
+ * read back from Postfix's Maildirs and parsed with mailparser, a MIME parser that is not ours,
+ * and for header fidelity also with Python's `email` package (`policy.default`).
  *
  * When the MTA is not running, every test here is skipped loudly: it prints
  * `INTEROP SKIPPED: <reason>` and is reported as ignored, never as passed.
@@ -21,8 +22,19 @@ import {
   SmtpUnsupportedError,
   type TranscriptEvent,
 } from "../../mod.ts";
+import fc from "fast-check";
 import { test } from "../_helpers/test.ts";
 import { testCa } from "../_helpers/smtp_server.ts";
+import {
+  type Case,
+  caseOf,
+  compareMailparser,
+  comparePython,
+  generatedCase,
+  messageOf,
+  NAMED_CASES,
+} from "../mime/_fidelity.ts";
+import { PythonEmail } from "../mime/_python_email.ts";
 
 /** What setup.sh wrote to `interop.json`. */
 interface InteropEnv {
@@ -711,3 +723,83 @@ interop("recipient limit: a caller's stream goes once; Postfix's 452 is the refu
   for (const name of lists.slice(0, 5)) await delivered(name, mark);
   assert.equal(client(opts.transcript).filter((line) => line.startsWith("MAIL FROM:")).length, 1);
 });
+
+// --- header fidelity (issue 21) ------------------------------------------------------------------
+
+/** The number of generated messages sent through Postfix, besides the named cases. */
+const FIDELITY_GENERATED = Number(Deno.env.get("POSTIE_INTEROP_FIDELITY_RUNS") ?? "100");
+
+/** Waits until `count` messages marked `mark` are in `mailbox`; returns them by index. */
+async function deliveredBatch(
+  mailbox: string,
+  mark: string,
+  count: number,
+  timeoutMs = 60_000,
+): Promise<Map<number, Uint8Array>> {
+  const folder = `${env.maildir}/${mailbox}/new`;
+  const found = new Map<number, Uint8Array>();
+  const seen = new Set<string>();
+  const pattern = new RegExp(`^Message-ID: <${mark}\\.(\\d+)@`, "im");
+  const deadline = Date.now() + timeoutMs;
+  while (found.size < count) {
+    for await (const entry of Deno.readDir(folder)) {
+      if (seen.has(entry.name)) continue;
+      seen.add(entry.name);
+      const bytes = await Deno.readFile(`${folder}/${entry.name}`);
+      const match = pattern.exec(new TextDecoder().decode(bytes));
+      if (match) found.set(Number(match[1]), bytes);
+    }
+    if (found.size >= count) break;
+    if (Date.now() > deadline) {
+      throw new Error(`Only ${found.size} of ${count} messages marked ${mark} arrived`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return found;
+}
+
+interop(
+  "header fidelity: named and generated values arrive exactly through Postfix (mailparser and Python)",
+  async () => {
+    const mark = token();
+    const seed = Date.now() ^ (Math.random() * 2 ** 31);
+    const items: [string, Case][] = [
+      ...NAMED_CASES.map(([name, fields]): [string, Case] => [name, caseOf(fields)]),
+      ...fc.sample(generatedCase, { numRuns: FIDELITY_GENERATED, seed }).map(
+        (item, i): [string, Case] => [`generated case ${i} (seed ${seed})`, item],
+      ),
+    ];
+    const smtp = await SmtpClient.connect(options("implicit"));
+    try {
+      const results = await Promise.all(
+        items.map(([, item], i) =>
+          smtp.send({ ...messageOf(item), messageId: `${mark}.${i}@client.postie.test` }, {
+            envelope: { from: "sender@postie.test", to: ["alice@postie.test"] },
+          })
+        ),
+      );
+      assert.ok(results.every((r) => r.reply.code === 250));
+    } finally {
+      await smtp.quit();
+    }
+    const messages = await deliveredBatch("alice", mark, items.length);
+    const python = PythonEmail.start();
+    if ("reason" in python) console.log(`PYTHON CHECK SKIPPED (mailparser only): ${python.reason}`);
+    const failures: string[] = [];
+    try {
+      for (const [i, [name, item]] of items.entries()) {
+        const bytes = messages.get(i)!;
+        const problems = await compareMailparser(item, bytes);
+        if (!("reason" in python)) {
+          for (const p of comparePython(item, await python.parse(bytes))) problems.push(p);
+        }
+        if (problems.length > 0) {
+          failures.push(`${name}: ${JSON.stringify(problems)}\n${new TextDecoder().decode(bytes)}`);
+        }
+      }
+    } finally {
+      if (!("reason" in python)) await python.close();
+    }
+    assert.deepEqual(failures, []);
+  },
+);
