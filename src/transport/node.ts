@@ -34,7 +34,22 @@ const FILE_CHUNK_SIZE = 512 * 1024;
 interface Waiter {
   resolve(chunk: Uint8Array | null): void;
   reject(error: unknown): void;
+  /** The signal the read was given. */
+  readonly signal: AbortSignal | undefined;
 }
+
+/**
+ * A `write()` whose bytes the socket still holds: settled once the socket's write callbacks
+ * (one per write, in order) have counted up to its own.
+ */
+interface PendingWrite {
+  readonly seq: number;
+  readonly signal: AbortSignal | undefined;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
@@ -75,7 +90,16 @@ function withAbort<T>(
   });
 }
 
-/** A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface. */
+/**
+ * A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface.
+ *
+ * One set of socket listeners per connection, not per call: data, end, error and close are
+ * listened to from the start, every write shares one callback, and an abort listener sits on
+ * the signal that the calls carry (a session passes the same one every time) until another
+ * signal comes or the connection closes. A write that the socket hands to the kernel at once
+ * (the common case: `write()` returns true with nothing left buffered) resolves without
+ * waiting for anything.
+ */
 export class NodeConnection implements Connection {
   #socket: Socket;
   #queue: Uint8Array[] = [];
@@ -85,6 +109,12 @@ export class NodeConnection implements Connection {
   #error: unknown;
   #waiter: Waiter | undefined;
   #closed = false;
+  /** Writes handed to the socket, and write callbacks received: both count up. */
+  #issued = 0;
+  #flushed = 0;
+  #writes: PendingWrite[] = [];
+  /** The signal with the abort listener on it. */
+  #signal: AbortSignal | undefined;
   readonly tls?: TlsInfo;
   readonly localAddress?: string;
 
@@ -95,7 +125,7 @@ export class NodeConnection implements Connection {
     socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
-    socket.on("close", this.#onEnd);
+    socket.on("close", this.#onClose);
   }
 
   get closed(): boolean {
@@ -131,13 +161,76 @@ export class NodeConnection implements Connection {
     }
   };
 
+  #onClose = (): void => {
+    this.#failWrites(this.#error ?? new Error("the connection was closed"));
+    this.#onEnd();
+  };
+
   #onError = (error: unknown): void => {
     if (this.#closed) return;
     this.#error ??= error;
+    this.#failWrites(error);
     const waiter = this.#waiter;
     if (!waiter) return;
     this.#waiter = undefined;
     waiter.reject(this.#takeError());
+  };
+
+  /** The socket's callback for every write, in order; an error fails every pending write. */
+  #onWritten = (error?: Error | null): void => {
+    this.#flushed++;
+    if (error) {
+      this.#failWrites(error);
+      return;
+    }
+    const writes = this.#writes;
+    while (writes.length > 0 && writes[0]!.seq <= this.#flushed) writes.shift()!.resolve();
+  };
+
+  #failWrites(cause: unknown): void {
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    this.#writes = [];
+    for (const write of writes) {
+      write.reject(
+        new SmtpConnectionError(`Connection lost while writing: ${describe(cause)}`, "command", {
+          cause,
+        }),
+      );
+    }
+  }
+
+  /** Puts the abort listener on `signal` (moving it from the previous one). */
+  #listen(signal: AbortSignal): void {
+    if (signal === this.#signal) return;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = signal;
+    signal.addEventListener("abort", this.#onAbort);
+  }
+
+  #unlisten(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+  }
+
+  /** The listened signal aborted: the calls that carry it reject with its reason, and close. */
+  #onAbort = (): void => {
+    const signal = this.#signal;
+    if (!signal) return;
+    let hit = false;
+    const waiter = this.#waiter;
+    if (waiter?.signal === signal) {
+      this.#waiter = undefined;
+      waiter.reject(signal.reason);
+      hit = true;
+    }
+    if (this.#writes.some((write) => write.signal === signal)) {
+      const writes = this.#writes;
+      this.#writes = writes.filter((write) => write.signal !== signal);
+      for (const write of writes) if (write.signal === signal) write.reject(signal.reason);
+      hit = true;
+    }
+    if (hit) this.close();
   };
 
   /** Turns the stored socket error into the error a read reports, and closes. */
@@ -162,7 +255,8 @@ export class NodeConnection implements Connection {
     socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
     socket.off("error", this.#onError);
-    socket.off("close", this.#onEnd);
+    socket.off("close", this.#onClose);
+    this.#unlisten();
     const unread = this.#queuedBytes;
     this.#closed = true;
     this.#queue = [];
@@ -206,53 +300,37 @@ export class NodeConnection implements Connection {
     if (this.#waiter) {
       return Promise.reject(new TypeError("Cannot read: another read is pending"));
     }
-    return withAbort<Uint8Array | null>(signal, () => this.close(), (resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.#waiter = waiter;
-      return () => {
-        if (this.#waiter === waiter) this.#waiter = undefined;
-      };
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
+      }
+      this.#listen(signal);
+    }
+    return new Promise<Uint8Array | null>((resolve, reject) => {
+      this.#waiter = { resolve, reject, signal };
     });
   }
 
   write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || !socket.writable) {
       return Promise.reject(
         new SmtpConnectionError("Cannot write: the connection is closed", "command"),
       );
     }
-    const socket = this.#socket;
-    return withAbort<void>(signal, () => this.close(), (resolve, reject) => {
-      let written = false;
-      let drained = true;
-      const fail = (error: unknown) =>
-        reject(
-          new SmtpConnectionError(`Connection lost while writing: ${describe(error)}`, "command", {
-            cause: error,
-          }),
-        );
-      const done = () => {
-        if (written && drained) resolve();
-      };
-      const onDrain = () => {
-        drained = true;
-        done();
-      };
-      const onClose = () => fail(this.#error ?? new Error("the connection was closed"));
-      socket.once("close", onClose);
-      const flushed = socket.write(data, (error) => {
-        if (error) return fail(error);
-        written = true;
-        done();
-      });
-      if (!flushed) {
-        drained = false;
-        socket.once("drain", onDrain);
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
       }
-      return () => {
-        socket.off("close", onClose);
-        socket.off("drain", onDrain);
-      };
+      this.#listen(signal);
+    }
+    const seq = ++this.#issued;
+    // Handed to the kernel already when the socket buffered nothing (and did not fail).
+    if (socket.write(data, this.#onWritten) && socket.writableLength === 0) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      this.#writes.push({ seq, signal, resolve, reject });
     });
   }
 
@@ -261,7 +339,9 @@ export class NodeConnection implements Connection {
     this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#unlisten();
     this.#socket.destroy();
+    this.#failWrites(new Error("the connection was closed"));
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
