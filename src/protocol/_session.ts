@@ -236,6 +236,11 @@ export class Session {
     this.#emit("info", line, tls);
   }
 
+  /** Whether a transcript is kept (so that callers build its lines only then). */
+  get transcribing(): boolean {
+    return this.#onTranscript !== undefined;
+  }
+
   /** Writes a command line to the transcript that was sent as part of a larger write. */
   logCommand(line: string): void {
     this.#emit("client", line);

@@ -29,6 +29,8 @@ import type {
 const MAX_QUEUED_BYTES = 1024 * 1024;
 /** Size of the chunks read from files. */
 const FILE_CHUNK_SIZE = 512 * 1024;
+/** Size of the buffer that a plain TCP socket reads into. */
+const READ_BUFFER_SIZE = 64 * 1024;
 
 /** A pending `read()`: settled by the next chunk, the end of the stream or an error. */
 interface Waiter {
@@ -50,6 +52,33 @@ interface PendingWrite {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The reads of a plain TCP socket opened with `onread`: Node reads into one buffer and calls
+ * back with the byte count, without the stream machinery (no `push()`, no `data` event, no
+ * `maybeReadMore` tick per read). The bytes go to the connection over the socket, once there
+ * is one; until then they wait here.
+ */
+class ReadRelay {
+  readonly buffer = new Uint8Array(READ_BUFFER_SIZE);
+  #connection: NodeConnection | undefined;
+  #early: Uint8Array[] = [];
+
+  /** Node's callback: `false` stops reading until `socket.resume()`. */
+  readonly callback = (nread: number, buffer: Uint8Array): boolean => {
+    const bytes = buffer.slice(0, nread);
+    if (this.#connection) return this.#connection.receive(bytes);
+    this.#early.push(bytes);
+    return true;
+  };
+
+  /** Sends the bytes to `connection` from now on (none when undefined). */
+  attach(connection: NodeConnection | undefined): void {
+    this.#connection = connection;
+    if (!connection) return;
+    for (const bytes of this.#early.splice(0)) connection.receive(bytes);
+  }
+}
 
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
@@ -93,8 +122,9 @@ function withAbort<T>(
 /**
  * A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface.
  *
- * One set of socket listeners per connection, not per call: data, end, error and close are
- * listened to from the start, every write shares one callback, and an abort listener sits on
+ * One set of socket listeners per connection, not per call: data (or the socket's `onread`
+ * callback, for plain TCP sockets the transport opened), end, error and close are listened to
+ * from the start, every write shares one callback, and an abort listener sits on
  * the signal that the calls carry (a session passes the same one every time) until another
  * signal comes or the connection closes. A write that the socket hands to the kernel at once
  * (the common case: `write()` returns true with nothing left buffered) resolves without
@@ -115,14 +145,27 @@ export class NodeConnection implements Connection {
   #writes: PendingWrite[] = [];
   /** The signal with the abort listener on it. */
   #signal: AbortSignal | undefined;
+  /** Set when the socket reads with `onread` (no `data` events). */
+  #relay: ReadRelay | undefined;
   readonly tls?: TlsInfo;
   readonly localAddress?: string;
 
-  constructor(socket: Socket, tls?: TlsInfo) {
+  /**
+   * @param socket The connected socket.
+   * @param tls Its TLS session, when secured.
+   * @param relay Where the socket's `onread` callback delivers (plain TCP sockets opened by
+   *   the transport); without it, `data` events are listened to.
+   */
+  constructor(socket: Socket, tls?: TlsInfo, relay?: ReadRelay) {
     this.#socket = socket;
     if (tls) this.tls = tls;
     if (socket.localAddress) this.localAddress = socket.localAddress;
-    socket.on("data", this.#onData);
+    if (relay) {
+      this.#relay = relay;
+      relay.attach(this);
+    } else {
+      socket.on("data", this.#onData);
+    }
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
@@ -134,20 +177,28 @@ export class NodeConnection implements Connection {
 
   #onData = (chunk: Uint8Array): void => {
     // A plain Uint8Array view: Buffer's slice() shares memory, which callers do not expect.
-    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!this.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
+      this.#socket.pause();
+    }
+  };
+
+  /**
+   * Takes bytes that arrived: to the pending read, or into the queue. Returns false when the
+   * queue holds too much: the socket must stop reading until {@linkcode read} resumes it.
+   */
+  receive(bytes: Uint8Array): boolean {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
       waiter.resolve(bytes);
-      return;
+      return true;
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    if (this.#queuedBytes > MAX_QUEUED_BYTES && !this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-  };
+    if (this.#queuedBytes <= MAX_QUEUED_BYTES) return true;
+    this.#paused = true;
+    return false;
+  }
 
   #onEnd = (): void => {
     this.#ended = true;
@@ -252,7 +303,8 @@ export class NodeConnection implements Connection {
       throw new TypeError("Cannot start TLS: a read is pending on the connection");
     }
     const socket = this.#socket;
-    socket.off("data", this.#onData);
+    if (this.#relay) this.#relay.attach(undefined);
+    else socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
     socket.off("error", this.#onError);
     socket.off("close", this.#onClose);
@@ -350,11 +402,16 @@ export class NodeConnection implements Connection {
   }
 }
 
-function connectTcp(options: ConnectOptions): Promise<Socket> {
+/** Opens a TCP connection that reads with `onread`, through `relay`. */
+function connectTcp(options: ConnectOptions, relay: ReadRelay): Promise<Socket> {
   const { hostname, port, signal } = options;
   let socket: Socket | undefined;
   return withAbort<Socket>(signal, () => socket?.destroy(), (resolve, reject) => {
-    const tcp = netConnect({ host: hostname, port });
+    const tcp = netConnect({
+      host: hostname,
+      port,
+      onread: { buffer: relay.buffer, callback: relay.callback },
+    });
     socket = tcp;
     const onConnect = () => {
       tcp.setNoDelay(true);
@@ -477,11 +534,13 @@ function secure(socket: Socket, options: TlsConnectOptions): Promise<NodeConnect
 /** The Node.js implementation of {@linkcode Transport}. */
 export const nodeTransport: Transport = {
   async connect(options: ConnectOptions): Promise<Connection> {
-    return new NodeConnection(await connectTcp(options));
+    const relay = new ReadRelay();
+    return new NodeConnection(await connectTcp(options, relay), undefined, relay);
   },
 
   async connectTls(options: ConnectOptions & TlsConnectOptions): Promise<Connection> {
-    const socket = await connectTcp(options);
+    // The TLS socket reads from the TCP socket's handle itself: nothing reaches the relay.
+    const socket = await connectTcp(options, new ReadRelay());
     return await secure(socket, options);
   },
 
