@@ -105,28 +105,37 @@ class Deadline {
 /**
  * The deadlines of every wait in progress, checked by one shared timer that runs only while
  * there are any. A timer per wait (`AbortSignal.timeout()`) would live on after its wait until
- * it fired, minutes later: thousands of messages would keep thousands of them in memory.
+ * it fired, minutes later: thousands of messages would keep thousands of them in memory. The
+ * timer checks every {@linkcode TICK_MS}, sooner when a deadline is nearer.
  */
 const deadlines = new Set<Deadline>();
-let ticker: ReturnType<typeof setInterval> | undefined;
+let timer: ReturnType<typeof setTimeout> | undefined;
+/** When the timer fires, on the `performance.now()` clock. */
+let timerDue = Infinity;
 /** How often deadlines are checked: a wait times out at most this much late. */
 const TICK_MS = 20;
 
+function schedule(now: number, nearest: number): void {
+  const due = Math.max(now + 1, Math.min(now + TICK_MS, nearest));
+  timerDue = due;
+  timer = setTimeout(tick, due - now);
+}
+
 function tick(): void {
+  timer = undefined;
+  timerDue = Infinity;
   const now = performance.now();
+  let nearest = Infinity;
   for (const deadline of deadlines) {
-    if (now < deadline.at) continue;
+    if (now < deadline.at) {
+      if (deadline.at < nearest) nearest = deadline.at;
+      continue;
+    }
     deadlines.delete(deadline);
     deadline.expired = true;
     deadline.onExpire(deadline);
   }
-  stopTickerIfIdle();
-}
-
-function stopTickerIfIdle(): void {
-  if (deadlines.size > 0 || ticker === undefined) return;
-  clearInterval(ticker);
-  ticker = undefined;
+  if (deadlines.size > 0 && timer === undefined) schedule(now, nearest);
 }
 
 /** Starts `deadline` for `wait`. */
@@ -134,20 +143,50 @@ function arm(deadline: Deadline, wait: Wait): void {
   const now = performance.now();
   const total = wait.total;
   const byTotal = total !== undefined && total.at < now + wait.timeoutMs;
-  deadline.at = byTotal ? total.at : now + wait.timeoutMs;
+  const at = byTotal ? total.at : now + wait.timeoutMs;
+  deadline.at = at;
   deadline.timeoutMs = wait.timeoutMs;
   deadline.byTotal = byTotal;
   deadline.expired = false;
   deadline.active = true;
   deadlines.add(deadline);
-  ticker ??= setInterval(tick, Math.max(1, Math.min(TICK_MS, deadline.at - now)));
+  // The timer due next comes in time, unless this deadline is nearer still.
+  if (timer !== undefined) {
+    if (timerDue <= at) return;
+    clearTimeout(timer);
+  }
+  schedule(now, at);
 }
 
-/** Ends a wait's deadline; `expired` stays as the ticker left it. */
+/** Ends a wait's deadline (`expired` stays as the ticker left it); the last one stops the timer. */
 function disarm(deadline: Deadline): void {
   deadline.active = false;
   deadlines.delete(deadline);
-  stopTickerIfIdle();
+  if (deadlines.size > 0 || timer === undefined) return;
+  clearTimeout(timer);
+  timer = undefined;
+  timerDue = Infinity;
+}
+
+/** Below this many bytes, parts are joined for one write rather than written vectored. */
+const JOIN_BELOW = 16 * 1024;
+
+function size(parts: readonly Uint8Array[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
+}
+
+/** `parts` in one array (the only one, uncopied, when there is one). */
+function join(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const joined = new Uint8Array(size(parts));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }
 
 /** One SMTP conversation over one connection. */
@@ -273,12 +312,20 @@ export class Session {
     await this.writeBytes(encoder.encode(text), wait);
   }
 
-  /** Writes raw bytes (message data). */
-  async writeBytes(bytes: Uint8Array, wait: Wait): Promise<void> {
+  /**
+   * Writes raw bytes (message data): one array, or several that go out one after another
+   * (with one vectored write when the connection has it, else joined).
+   */
+  async writeBytes(bytes: Uint8Array | readonly Uint8Array[], wait: Wait): Promise<void> {
     const deadline = this.#begin(wait, this.#writeDeadline);
     const onAbort = this.#watch(wait.signal);
     try {
-      await this.#connection.write(bytes, this.#stop.signal);
+      const connection = this.#connection;
+      const signal = this.#stop.signal;
+      if (bytes instanceof Uint8Array) await connection.write(bytes, signal);
+      else if (connection.writev && bytes.length > 1 && size(bytes) >= JOIN_BELOW) {
+        await connection.writev(bytes, signal);
+      } else await connection.write(join(bytes), signal);
     } catch (error) {
       throw this.#fail(error, wait, deadline, "writing to the server");
     } finally {

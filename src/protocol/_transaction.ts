@@ -147,7 +147,7 @@ function positive(reply: SmtpReply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
 
-/** Collects byte arrays and joins them with one copy. */
+/** Collects byte arrays to write together. */
 class Batch {
   #parts: Uint8Array[] = [];
   length = 0;
@@ -158,19 +158,12 @@ class Batch {
     this.length += bytes.length;
   }
 
-  take(): Uint8Array {
+  /** The arrays collected, uncopied (the session writes them with one vectored write). */
+  take(): Uint8Array[] {
     const parts = this.#parts;
-    const joined = parts.length === 1 ? parts[0]! : new Uint8Array(this.length);
-    if (parts.length > 1) {
-      let offset = 0;
-      for (const part of parts) {
-        joined.set(part, offset);
-        offset += part.length;
-      }
-    }
     this.#parts = [];
     this.length = 0;
-    return joined;
+    return parts;
   }
 }
 
@@ -212,7 +205,7 @@ async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: b
  */
 async function writeTerminator(
   session: Session,
-  bytes: Uint8Array,
+  bytes: Uint8Array | readonly Uint8Array[],
   wait: Wait,
   progress: Progress,
 ): Promise<void> {
@@ -348,16 +341,24 @@ class Envelope {
   }
 }
 
+/** Below this size, command lines and data are joined into one array for the write. */
+const JOIN_BELOW = 16 * 1024;
+
 /**
- * `text` (command lines) and `bytes` in one array, for one write: the text encoded straight
- * into it, with no intermediate copies.
+ * `text` (command lines) and then `parts` (data), ready to write: small, in one array with the
+ * text encoded straight into it; large, the encoded text and the parts as they are (written
+ * with one vectored write, without copying the data).
  */
-function joinCommand(text: string, bytes: Uint8Array): Uint8Array {
+function withCommands(text: string, parts: Uint8Array[], size: number): Uint8Array[] {
+  if (size >= JOIN_BELOW) return [encoder.encode(text), ...parts];
   // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-  const out = new Uint8Array(text.length * 3 + bytes.length);
-  const { written } = encoder.encodeInto(text, out);
-  out.set(bytes, written);
-  return out.subarray(0, written + bytes.length);
+  const out = new Uint8Array(text.length * 3 + size);
+  let offset = encoder.encodeInto(text, out).written;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return [out.subarray(0, offset)];
 }
 
 async function sendWithData(
@@ -468,13 +469,14 @@ async function sendWithBdat(
     if (!positive(reply) && !bdatFailure) bdatFailure = { reply, command };
     return reply;
   };
-  /** Writes one BDAT chunk, after the commands still pending. */
-  const sendChunk = async (chunk: Uint8Array, last: boolean) => {
-    const command = commands.bdat(chunk.length, last);
+  /** Writes one BDAT chunk (the body collected), after the commands still pending. */
+  const sendChunk = async (last: boolean) => {
+    const size = body.length;
+    const command = commands.bdat(size, last);
     if (session.transcribing) {
-      session.logCommand(`${command} (${chunk.length} bytes of message data)`);
+      session.logCommand(`${command} (${size} bytes of message data)`);
     }
-    const bytes = joinCommand(pending + command + "\r\n", chunk);
+    const bytes = withCommands(pending + command + "\r\n", body.take(), size);
     pending = "";
     if (last) await writeTerminator(session, bytes, dataWait, progress);
     else await session.writeBytes(bytes, dataWait);
@@ -482,7 +484,7 @@ async function sendWithBdat(
   };
   /** Sends the full chunk collected; true when a reply says to stop. */
   const sendFull = async (): Promise<boolean> => {
-    await sendChunk(body.take(), false);
+    await sendChunk(false);
     while (unread > MAX_UNREAD_BDAT || (unread > 0 && !envelopeRead)) {
       await readBdat("BDAT", false);
     }
@@ -509,7 +511,7 @@ async function sendWithBdat(
   }
   if (!stopped) {
     body.add(crlf.finish());
-    await sendChunk(body.take(), true);
+    await sendChunk(true);
     if (settings.pipelining) turn.writesDone();
     while (unread > 0) {
       finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);

@@ -15,6 +15,8 @@ import type {
 } from "./types.ts";
 
 const READ_BUFFER_SIZE = 64 * 1024;
+/** {@linkcode DenoConnection.writev} joins chunks smaller than this into one write. */
+const JOIN_BELOW = 16 * 1024;
 
 /** Rejects with the signal's reason when it aborts, running `onAbort` first. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void) {
@@ -164,6 +166,42 @@ class DenoConnection implements Connection {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  /**
+   * Writes the chunks in order: small neighbours joined into one write (a command and the
+   * start of the data go out together), large ones as they are, without a copy.
+   */
+  async writev(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    let small: Uint8Array[] = [];
+    let smallBytes = 0;
+    const flush = async () => {
+      if (small.length === 0) return;
+      const joined = small.length === 1 ? small[0]! : new Uint8Array(smallBytes);
+      if (small.length > 1) {
+        let offset = 0;
+        for (const part of small) {
+          joined.set(part, offset);
+          offset += part.length;
+        }
+      }
+      small = [];
+      smallBytes = 0;
+      await this.write(joined, signal);
+    };
+    for (const chunk of chunks) {
+      if (chunk.length < JOIN_BELOW) {
+        small.push(chunk);
+        smallBytes += chunk.length;
+        if (smallBytes < JOIN_BELOW) continue;
+      } else {
+        await flush();
+        await this.write(chunk, signal);
+        continue;
+      }
+      await flush();
+    }
+    await flush();
   }
 
   close(): void {

@@ -379,8 +379,43 @@ export class NodeConnection implements Connection {
       this.#listen(signal);
     }
     const seq = ++this.#issued;
-    // Handed to the kernel already when the socket buffered nothing (and did not fail).
-    if (socket.write(data, this.#onWritten) && socket.writableLength === 0) return RESOLVED;
+    socket.write(data, this.#onWritten);
+    return this.#handedOver(socket) ? RESOLVED : this.#pending(seq, signal);
+  }
+
+  writev(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    if (chunks.length === 1) return this.write(chunks[0]!, signal);
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || !socket.writable) {
+      return Promise.reject(
+        new SmtpConnectionError("Cannot write: the connection is closed", "command"),
+      );
+    }
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
+      }
+      this.#listen(signal);
+    }
+    // Corked, the chunks go out together in one writev() when uncorked.
+    socket.cork();
+    for (const chunk of chunks) socket.write(chunk, this.#onWritten);
+    this.#issued += chunks.length;
+    socket.uncork();
+    return this.#handedOver(socket) ? RESOLVED : this.#pending(this.#issued, signal);
+  }
+
+  /**
+   * Whether everything written so far was handed to the kernel: the socket holds nothing back
+   * and no write failed (a failed write is reported to the write callbacks).
+   */
+  #handedOver(socket: Socket): boolean {
+    return socket.writableLength === 0 && socket.errored === null && !socket.destroyed;
+  }
+
+  /** A write that waits for the socket's callback number `seq`. */
+  #pending(seq: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#writes.push({ seq, signal, resolve, reject });
     });
