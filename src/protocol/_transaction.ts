@@ -56,9 +56,12 @@ export interface Turn {
   writesDone(): void;
 }
 
+/** The {@linkcode Turn.ready} of a turn with no earlier replies outstanding. */
+export const READY: Promise<void> = Promise.resolve();
+
 /** A turn for a transaction that has the connection to itself. */
 export const EXCLUSIVE_TURN: Turn = {
-  ready: Promise.resolve(),
+  ready: READY,
   resetFirst: false,
   writesDone() {},
 };
@@ -125,7 +128,7 @@ class Replies {
    */
   async read(wait: Wait, command: string): Promise<SmtpReply> {
     if (!this.#ready) {
-      await this.turn.ready;
+      if (this.turn.ready !== READY) await this.turn.ready;
       this.#ready = true;
     }
     const reply = await this.session.read(wait);
@@ -240,6 +243,7 @@ export async function runTransaction(
   settings: TransactionSettings,
 ): Promise<TransactionOutcome> {
   const progress = new Progress();
+  session.hold();
   try {
     const replies = new Replies(session, settings.turn);
     const send = settings.chunking ? sendWithBdat : sendWithData;
@@ -247,6 +251,7 @@ export async function runTransaction(
   } catch (error) {
     return { ok: false, failure: { stage: progress.stage, error } };
   } finally {
+    session.release();
     settings.turn.writesDone();
   }
 }
