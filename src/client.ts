@@ -20,7 +20,7 @@ import { mailCommands } from "./mail_parameters.ts";
 import type { Message } from "./mime/mod.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import { Outgoing, type PreparedMessage } from "./outgoing.ts";
-import type { Capabilities } from "./protocol/_capabilities.ts";
+import type { Capabilities } from "./protocol/capabilities.ts";
 import { type Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
 import { runTransaction, type TransactionOutcome, type Turn } from "./protocol/_transaction.ts";
 import { abortable, TurnScheduler } from "./scheduler.ts";
@@ -29,7 +29,7 @@ import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
-export { Capabilities, type ServerLimits } from "./protocol/_capabilities.ts";
+export { Capabilities, type ServerLimits } from "./protocol/capabilities.ts";
 export { checkSendOptions } from "./client_options.ts";
 
 /** How many times the client itself sends a message again after it was not sent. */

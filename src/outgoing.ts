@@ -8,7 +8,7 @@
 
 import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
 import { SmtpRecipientsError } from "./errors.ts";
-import type { Capabilities, ServerLimits } from "./protocol/_capabilities.ts";
+import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
 import { composeForSending } from "./mime/compose.ts";

@@ -16,7 +16,7 @@ import {
   SmtpTimeoutError,
   SmtpUnsupportedError,
 } from "./errors.ts";
-import { Capabilities } from "./protocol/_capabilities.ts";
+import { Capabilities } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";

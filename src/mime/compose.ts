@@ -15,7 +15,7 @@ import {
   needsSmtpUtf8,
   parseAddressList,
 } from "./address.ts";
-import { decodeBase64 } from "./_base64.ts";
+import { decodeBase64 } from "./base64.ts";
 import { contentTypeFor } from "./_content_types.ts";
 import {
   checkHeaderName,

@@ -56,13 +56,6 @@ export interface Turn {
   writesDone(): void;
 }
 
-/** A turn for a transaction that has the connection to itself. */
-export const EXCLUSIVE_TURN: Turn = {
-  ready: Promise.resolve(),
-  resetFirst: false,
-  writesDone() {},
-};
-
 /** How to send it. */
 export interface TransactionSettings {
   /** Where this transaction stands among the ones pipelined on the connection. */
