@@ -9,7 +9,7 @@
 
 import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation } from "./auth/types.ts";
-import { defaultClientName, type ResolvedOptions } from "./client_options.ts";
+import { checkPlaintextAuth, defaultClientName, type ResolvedOptions } from "./client_options.ts";
 import {
   SmtpProtocolError,
   SmtpReplyError,
@@ -241,15 +241,7 @@ async function authenticateSession(
   total: TotalDeadline,
 ): Promise<void> {
   const auth = options.auth!;
-  if (
-    !session.connection.tls &&
-    !(options.options.allowPlaintextAuth ?? []).includes(options.hostname)
-  ) {
-    throw new TypeError(
-      `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
-        `clear text`,
-    );
-  }
+  if (!session.connection.tls) checkPlaintextAuth(options.options);
   if (capabilities.authMechanisms.length === 0) {
     throw new SmtpUnsupportedError(
       `Server ${options.hostname} does not offer AUTH${
