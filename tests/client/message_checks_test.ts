@@ -160,3 +160,16 @@ test("custom headers stay open: any name the builder does not write is taken", a
   assert.equal(headers.get("X-Campaign"), "spring");
   assert.deepEqual(headers.getAll("X-Anything-Else"), ["one", "two"]);
 });
+
+test("sendMail() refuses a nodemailer-style callback before connecting", async () => {
+  await using server = new MockSmtpServer();
+  await refused(
+    sendMail(
+      { hostname: "smtp.example.com", transport: server.transport },
+      { from, to: "bob@example.com" },
+      (() => {}) as Loose,
+    ),
+    /postie takes no callback: await the promise instead/,
+  );
+  assert.equal(server.connections, 0);
+});
