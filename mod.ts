@@ -50,6 +50,7 @@ export {
   type ComposeOptions,
   type CustomHeaders,
   type Message,
+  type MessageEnvelope,
 } from "./src/mime/mod.ts";
 export {
   formatReply,

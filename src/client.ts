@@ -69,6 +69,16 @@ export let attemptSend: (
 ) => Promise<AttemptOutcome>;
 
 /**
+ * {@linkcode SmtpClient.send} of a message checked already (for {@linkcode sendMail}, which
+ * checks it before it connects): every attempt, the client's retry included.
+ */
+export let deliverSend: (
+  client: SmtpClient,
+  outgoing: Outgoing,
+  options: SendOptions,
+) => Promise<SendResult>;
+
+/**
  * An SMTP client connection. Connect with {@linkcode SmtpClient.connect}, send any number of
  * messages, then {@linkcode SmtpClient.quit} (or `await using`).
  *
@@ -107,6 +117,7 @@ export class SmtpClient implements AsyncDisposable {
   static {
     attemptSend = (client, outgoing, options) =>
       client.#sendAll(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
+    deliverSend = (client, outgoing, options) => client.#deliver(outgoing, options);
   }
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {

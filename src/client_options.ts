@@ -121,6 +121,11 @@ const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
 
 /** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
 export function checkSendOptions(options: SendOptions): void {
+  if (typeof options === "function") {
+    throw new TypeError(
+      "Invalid send options: a function (postie takes no callback: await the promise instead)",
+    );
+  }
   checkFields(options, SEND_FIELDS, "send options");
   const dsn = options.dsn;
   if (!dsn) return;

@@ -122,7 +122,9 @@ export class SmtpPool implements AsyncDisposable {
   }
 
   /**
-   * Sends one message over a pooled connection, waiting for one if all are busy.
+   * Sends one message over a pooled connection, waiting for one if all are busy. The message is
+   * checked first (its fields and addresses, that it has a recipient, that its attachment files
+   * can be read), so that a message that cannot be sent never waits for or opens a connection.
    *
    * @param message A message to compose, or a raw message and its envelope.
    * @param options Abort signal (also while the send waits in the queue) and send options.
@@ -136,17 +138,20 @@ export class SmtpPool implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue<SendResult>(
-      "send",
-      async (client) => {
-        const outcome = await attemptSend(client, outgoing, options);
-        return outcome.ok
-          ? { ok: true, result: finishSend(outcome.result, options) } as const
-          : outcome;
-      },
-      options.signal,
-      outgoing,
-    );
+    const enqueue = () =>
+      this.#enqueue<SendResult>(
+        "send",
+        async (client) => {
+          const outcome = await attemptSend(client, outgoing, options);
+          return outcome.ok
+            ? { ok: true, result: finishSend(outcome.result, options) } as const
+            : outcome;
+        },
+        options.signal,
+        outgoing,
+      );
+    // Files are checked before the send waits for (or opens) a connection.
+    return outgoing.hasFiles ? outgoing.checkFiles().then(enqueue) : enqueue();
   }
 
   /**

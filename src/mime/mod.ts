@@ -41,6 +41,7 @@ export {
   type ComposeOptions,
   type CustomHeaders,
   type Message,
+  type MessageEnvelope,
 } from "./compose.ts";
 export {
   type AddressInput,
