@@ -54,5 +54,6 @@ export {
 export * from "./src/errors.ts";
 export type * from "./src/types.ts";
 export type * from "./src/options.ts";
+export type * from "./src/dkim/types.ts";
 export * from "./src/auth/mod.ts";
 export type * from "./src/transport/types.ts";

@@ -14,6 +14,7 @@ import {
   SmtpClient,
 } from "./client.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
+import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
 import {
   PoolQueueFullError,
   SmtpAuthError,
@@ -136,6 +137,8 @@ export class SmtpPool implements AsyncDisposable {
   #rateLimiter: RateLimiter | undefined;
   #retries: number;
   #retryDelayMs: number;
+  /** Who signs every message with DKIM, resolved once for all connections. */
+  #dkim: readonly ResolvedSigner[];
 
   #slots = new Set<Slot>();
   #queue: Job[] = [];
@@ -167,6 +170,7 @@ export class SmtpPool implements AsyncDisposable {
     this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, () => this.#pump()) : undefined;
     this.#retries = retries;
     this.#retryDelayMs = retryDelayMs;
+    this.#dkim = client.dkim === undefined ? [] : resolveDkim(client.dkim);
   }
 
   /** The pool's state right now. */
@@ -196,7 +200,8 @@ export class SmtpPool implements AsyncDisposable {
     let outgoing: Outgoing;
     try {
       checkSendOptions(options);
-      outgoing = new Outgoing(message, options.envelope, openFile);
+      const signers = signersOf(options.dkim, this.#dkim);
+      outgoing = new Outgoing(message, options.envelope, openFile, signers);
     } catch (error) {
       return Promise.reject(error);
     }
