@@ -22,10 +22,14 @@ import { type Attachment, composeMessage, type Message } from "../mime/mod.ts";
 import type { ClientOptions, TranscriptEvent } from "../options.ts";
 import type { TlsInfo } from "../transport/types.ts";
 import { sendMail } from "../send_mail.ts";
+import { type DkimSigner, signMessage } from "../dkim/mod.ts";
+import { checkPrivateKey } from "../dkim/_key.ts";
+import { resolveDkim } from "../dkim/_signer.ts";
 import type { RecipientResult, SendResult, SmtpReply } from "../types.ts";
 import {
   type CheckConfig,
   type CommonConfig,
+  type DkimConfig,
   parseCommandLine,
   type SendConfig,
   TOKEN_MECHANISMS,
@@ -240,12 +244,15 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
   }
   const message = await buildMessage(config, io, local);
   const attachmentSizes = await checkAttachments(config);
+  const dkim = config.dkim ? await dkimSigners(config.dkim) : undefined;
 
   // Compose once before anything touches the network: bad input fails here, files are opened.
   const composed = await composeMessage(message, { allow8bit: false });
   if (config.dryRun) {
+    // Signed, the message is held in memory to be printed.
+    const body = dkim ? new Blob([await signMessage(composed.body, dkim)]).stream() : composed.body;
     if (out.json) {
-      const text = await new Response(composed.body).text();
+      const text = await new Response(body).text();
       out.stdout.line(JSON.stringify(
         { ok: true, envelope: composed.envelope, messageId: composed.messageId, message: text },
         null,
@@ -256,7 +263,7 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
         `Envelope: MAIL FROM:<${composed.envelope.from}> ` +
           composed.envelope.to.map((to) => `RCPT TO:<${to}>`).join(" "),
       );
-      for await (const chunk of composed.body) out.stdout.bytes(chunk);
+      for await (const chunk of body) out.stdout.bytes(chunk);
     }
     return EXIT_OK;
   }
@@ -278,6 +285,7 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
       ...(server ? { server, caCerts: [server.caCert] } : { caCerts }),
       ...(auth ? { auth } : {}),
     });
+    const signed: ClientOptions = dkim ? { ...options, dkim } : options;
     const estimate = estimateMessageSize(
       attachmentSizes,
       (message.text?.length ?? 0) + (message.html?.length ?? 0),
@@ -285,8 +293,8 @@ async function send(config: SendConfig, io: CliIo, out: Out): Promise<number> {
     let code: number;
     try {
       const result = out.stderr.isTerminal && estimate > PROGRESS_THRESHOLD
-        ? await sendWithProgress(options, message, estimate, io, out)
-        : await sendMail(options, message, io.signal ? { signal: io.signal } : {});
+        ? await sendWithProgress(signed, message, estimate, io, out)
+        : await sendMail(signed, message, io.signal ? { signal: io.signal } : {});
       code = printResult(result, out);
     } catch (error) {
       code = report(error, io, out);
@@ -429,6 +437,25 @@ async function checkAttachments(config: SendConfig): Promise<number[]> {
     sizes.push(opened.size ?? 0);
   }
   return sizes;
+}
+
+/** Reads the `--dkim-key` files and checks them (and the domain and selectors) before connecting. */
+async function dkimSigners(config: DkimConfig): Promise<DkimSigner[]> {
+  const signers: DkimSigner[] = [];
+  for (const { path, selector } of config.keys) {
+    let privateKey: string;
+    try {
+      privateKey = new TextDecoder().decode(await readWholeFile(path));
+    } catch (error) {
+      throw new InputFileError(`Cannot read --dkim-key ${path}: ${describeFileError(error)}`, {
+        cause: error,
+      });
+    }
+    checkPrivateKey(privateKey, (why) => `Invalid --dkim-key ${path}: ${why}`);
+    signers.push({ domain: config.domain, selector, privateKey });
+  }
+  resolveDkim(signers);
+  return signers;
 }
 
 async function readCaFiles(paths: readonly string[]): Promise<string[]> {
@@ -714,6 +741,8 @@ const FLAG_NAMES: readonly [RegExp, string][] = [
   [/\btls is "(\w+)"/g, "--tls is $1"],
   [/\ballowPlaintextAuth\b/g, "--allow-plaintext-auth"],
   [/\bclientName\b/g, "--ehlo"],
+  [/\bdkim(?:\[\d+\])?\.domain\b/g, "--dkim-domain"],
+  [/\bdkim(?:\[\d+\])?\.selector\b/g, "--dkim-selector"],
 ];
 
 function hintFor(error: unknown): string | undefined {

@@ -49,7 +49,7 @@
  * @module
  */
 
-import { concat, LineEnds, readWhole, withCrlfLineEnds } from "./_bodies.ts";
+import { LineEnds, readWhole, withCrlfLineEnds } from "./_bodies.ts";
 import { MessageSigner, signBytes } from "./_message_signer.ts";
 import { resolveDkim } from "./_signer.ts";
 import type { DkimOptions } from "./types.ts";
@@ -102,13 +102,16 @@ const encoder = new TextEncoder();
 export async function signMessage(
   message: Uint8Array | string | ReadableStream<Uint8Array>,
   dkim: DkimOptions,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const signers = resolveDkim(dkim);
   const bytes = message instanceof ReadableStream
     ? withCrlfLineEnds(await readWhole(message, Infinity, false, "the message"))
     : withCrlfLineEnds(typeof message === "string" ? encoder.encode(message) : message);
-  const fields = await signBytes(bytes, signers);
-  return concat([encoder.encode(fields), bytes]);
+  const fields = encoder.encode(await signBytes(bytes, signers));
+  const signed = new Uint8Array(fields.length + bytes.length);
+  signed.set(fields);
+  signed.set(bytes, fields.length);
+  return signed;
 }
 
 /**
