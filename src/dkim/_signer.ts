@@ -74,7 +74,11 @@ const DEFAULT_HEADERS = [
   "content-transfer-encoding",
 ];
 
-/** Signed once more than present, so that no further copy can be added unnoticed. */
+/**
+ * Signed once more than present, so that no further copy can be added unnoticed. Only when
+ * present: an absent field is not signed as absent, since relays add some that are missing
+ * (Postfix adds Date and Message-ID), and that would break the signature.
+ */
 const OVERSIGNED = new Set(["from", "to", "cc", "subject", "date"]);
 
 const LABEL = "[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?";
@@ -221,7 +225,8 @@ function signedNames(signer: ResolvedSigner, fields: readonly HeaderField[]): st
   }
   const out: string[] = [];
   for (const name of names) {
-    const count = (counts.get(name) ?? 0) + (OVERSIGNED.has(name) ? 1 : 0);
+    const present = counts.get(name) ?? 0;
+    const count = present > 0 && OVERSIGNED.has(name) ? present + 1 : present;
     for (let i = 0; i < count; i++) out.push(name);
   }
   return out;

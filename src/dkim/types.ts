@@ -44,7 +44,8 @@ export interface DkimSigner {
    * The header fields to sign (`h=`), by name, case-insensitive: each name signs every copy of
    * that field the message has. `From` is always signed, listed or not. Of the names listed,
    * `From`, `To`, `Cc`, `Subject` and `Date` are over-signed: named once more than the message
-   * has them, so that a copy added on the way breaks the signature.
+   * has them, so that a second copy added on the way breaks the signature. A field the message
+   * lacks is not signed as absent: relays add some (Postfix adds a missing Date and Message-ID).
    * @default {From, Sender, Reply-To, To, Cc, Subject, Date, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, and every List-* field present}
    */
   readonly headers?: readonly string[];
