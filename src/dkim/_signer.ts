@@ -11,7 +11,7 @@ import { encodeBase64Plain } from "../mime/_base64.ts";
 import { type Canonicalization, canonicalizeHeader } from "./_canonicalize.ts";
 import { binaryBytes, type HeaderField, lowerAscii, selectFields } from "./_header_fields.ts";
 import { type CheckedKey, checkPrivateKey, importKey } from "./_key.ts";
-import type { DkimAlgorithm, DkimCanonicalization, DkimOptions } from "./types.ts";
+import type { DkimAlgorithm, DkimCanonicalization, DkimOptions, WebCryptoKey } from "./types.ts";
 
 /** A signer whose options were checked: ready to sign. */
 export interface ResolvedSigner {
@@ -25,7 +25,7 @@ export interface ResolvedSigner {
   readonly headers: readonly string[] | undefined;
   readonly expiresInSeconds: number | undefined;
   /** The key, imported into Web Crypto on first use (once per signer). */
-  readonly key: () => Promise<CryptoKey>;
+  readonly key: () => Promise<WebCryptoKey>;
 }
 
 const SIGNER_FIELDS = [
@@ -342,7 +342,7 @@ export function signingInput(
  * @returns The signature in base64.
  */
 export async function signData(signer: ResolvedSigner, data: Uint8Array): Promise<string> {
-  const key = await signer.key();
+  const key = await signer.key() as CryptoKey;
   const bytes = data as Uint8Array<ArrayBuffer>;
   const signature = signer.algorithm === "rsa-sha256"
     ? await crypto.subtle.sign({ name: "RSASSA-PKCS1-v1_5" }, key, bytes)

@@ -54,7 +54,13 @@ import { MessageSigner, signBytes } from "./_message_signer.ts";
 import { resolveDkim } from "./_signer.ts";
 import type { DkimOptions } from "./types.ts";
 
-export type { DkimAlgorithm, DkimCanonicalization, DkimOptions, DkimSigner } from "./types.ts";
+export type {
+  DkimAlgorithm,
+  DkimCanonicalization,
+  DkimOptions,
+  DkimSigner,
+  WebCryptoKey,
+} from "./types.ts";
 
 const encoder = new TextEncoder();
 

@@ -19,6 +19,21 @@ export type DkimCanonicalization =
   | "simple/relaxed"
   | "simple/simple";
 
+/**
+ * A Web Crypto `CryptoKey`, described by its shape so that the types need no DOM library (on
+ * Node.js it is `crypto.webcrypto.CryptoKey`); at run time it must be a real `CryptoKey`.
+ */
+export interface WebCryptoKey {
+  /** `"private"` for a signing key. */
+  readonly type: string;
+  /** Whether its material can be exported (postie never does). */
+  readonly extractable: boolean;
+  /** `RSASSA-PKCS1-v1_5` (with SHA-256) or `Ed25519`. */
+  readonly algorithm: { readonly name: string };
+  /** What it may do; signing needs `"sign"`. */
+  readonly usages: readonly string[];
+}
+
 /** One DKIM signature: who signs (`d=`, `s=`) and with which key. */
 export interface DkimSigner {
   /**
@@ -34,7 +49,7 @@ export interface DkimSigner {
    * (`RSASSA-PKCS1-v1_5` with SHA-256, or `Ed25519`) usable for `sign`. RSA keys need at least
    * 1024 bits (RFC 8301); 2048 is the usual size. Encrypted PEM keys are not accepted.
    */
-  readonly privateKey: string | CryptoKey;
+  readonly privateKey: string | WebCryptoKey;
   /**
    * The algorithm; it must match the key.
    * @default {the key's: "rsa-sha256" for an RSA key, "ed25519-sha256" for an Ed25519 key}
