@@ -69,7 +69,7 @@ export class BodyCanonicalizer {
   #pendingCr = false;
   /** Relaxed: spaces or tabs seen in the line since its last content, not yet written. */
   #pendingSpace = false;
-  /** Relaxed: whether any content was written (an empty body stays empty). */
+  /** Whether any content was written (relaxed: an empty body stays empty). */
   #written = false;
   /** Relaxed: output of the current chunk, written to the sink in one call. */
   #out = new Uint8Array(0);
@@ -84,11 +84,19 @@ export class BodyCanonicalizer {
     this.#sink = sink;
   }
 
-  /** Canonicalizes the next chunk of the body. */
+  /**
+   * Canonicalizes the next chunk of the body. A chunk without a space or a tab (base64 lines)
+   * comes out of relaxed canonicalization as out of simple, which passes it on uncopied.
+   */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    if (this.#relaxed) this.#pushRelaxed(chunk);
-    else this.#pushSimple(chunk);
+    if (!this.#relaxed) {
+      this.#pushSimple(chunk);
+    } else if (!this.#pendingSpace && chunk.indexOf(SP) === -1 && chunk.indexOf(TAB) === -1) {
+      this.#pushSimple(chunk);
+    } else {
+      this.#pushRelaxed(chunk);
+    }
   }
 
   /** Ends the body: writes the final CRLF where one is due. */
@@ -121,8 +129,9 @@ export class BodyCanonicalizer {
   }
 
   /**
-   * Simple: the chunk goes to the sink as it is, less the CRLFs at its end (held back) and the
-   * CRLFs held back from before it (written first when content follows).
+   * Simple (and relaxed without spaces or tabs): the chunk goes to the sink as it is, less the
+   * CRLFs at its end (held back) and the CRLFs held back from before it (written first when
+   * content follows).
    */
   #pushSimple(chunk: Uint8Array): void {
     let start = 0;
@@ -134,6 +143,7 @@ export class BodyCanonicalizer {
       } else {
         this.#writeCrlfs();
         this.#sink.update(ONE_CR);
+        this.#written = true;
       }
     }
     let end = chunk.length;
@@ -150,6 +160,7 @@ export class BodyCanonicalizer {
     if (end > start) {
       this.#writeCrlfs();
       this.#sink.update(chunk.subarray(start, end));
+      this.#written = true;
     }
     this.#pendingCrlfs += trailing;
     this.#pendingCr = endsWithCr;
@@ -191,6 +202,12 @@ export class BodyCanonicalizer {
     this.#written = true;
   }
 
+  /**
+   * Relaxed, in one pass over the chunk with the state in local variables: runs of content
+   * between the next space, tab and CR (found by the native `indexOf`, each looked up again only
+   * once passed) are copied whole. This is the hot loop: a 500 MB attachment is 680 MB of
+   * base64 lines, with one CR per 78 bytes and no space.
+   */
   #pushRelaxed(chunk: Uint8Array): void {
     const n = chunk.length;
     // At most: every input byte, a space before each, and the CRLF of a pending CR.
@@ -206,24 +223,69 @@ export class BodyCanonicalizer {
         this.#content(CR);
       }
     }
-    for (; i < n; i++) {
-      const byte = chunk[i]!;
-      if (byte === SP || byte === TAB) {
-        this.#pendingSpace = true;
-      } else if (byte === CR) {
+    const out = this.#out;
+    let o = this.#o;
+    let crlfs = this.#pendingCrlfs;
+    let space = this.#pendingSpace;
+    let written = this.#written;
+    let nextSp = -2;
+    let nextTab = -2;
+    let nextCr = -2;
+    while (i < n) {
+      if (nextSp !== -1 && nextSp < i) nextSp = chunk.indexOf(SP, i);
+      if (nextTab !== -1 && nextTab < i) nextTab = chunk.indexOf(TAB, i);
+      if (nextCr !== -1 && nextCr < i) nextCr = chunk.indexOf(CR, i);
+      let end = n;
+      if (nextSp !== -1 && nextSp < end) end = nextSp;
+      if (nextTab !== -1 && nextTab < end) end = nextTab;
+      if (nextCr !== -1 && nextCr < end) end = nextCr;
+      if (end === i) {
+        if (chunk[i] !== CR) {
+          space = true;
+          i++;
+          continue;
+        }
         if (i + 1 === n) {
           this.#pendingCr = true;
-        } else if (chunk[i + 1] === LF) {
-          this.#pendingCrlfs++;
-          this.#pendingSpace = false;
-          i++;
-        } else {
-          this.#content(CR);
+          break;
         }
-      } else {
-        this.#content(byte);
+        if (chunk[i + 1] === LF) {
+          crlfs++;
+          space = false;
+          i += 2;
+          continue;
+        }
+        end = i + 1; // a CR alone is content
       }
+      // Content from i to end: the held-back line ends and space go first.
+      if (crlfs > 0) {
+        if (out.length - o >= crlfs * 2 + (end - i) + 1) {
+          for (; crlfs > 0; crlfs--) {
+            out[o++] = CR;
+            out[o++] = LF;
+          }
+        } else {
+          this.#o = o;
+          this.#flush();
+          this.#pendingCrlfs = crlfs;
+          this.#writeCrlfs();
+          crlfs = 0;
+          o = 0;
+        }
+      }
+      if (space) {
+        out[o++] = SP;
+        space = false;
+      }
+      out.set(chunk.subarray(i, end), o);
+      o += end - i;
+      written = true;
+      i = end;
     }
+    this.#o = o;
+    this.#pendingCrlfs = crlfs;
+    this.#pendingSpace = space;
+    this.#written = written;
     this.#flush();
   }
 }
