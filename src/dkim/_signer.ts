@@ -293,6 +293,12 @@ export async function signatureField(
   time: number,
 ): Promise<string> {
   const names = signedNames(signer, fields);
+  if (!names.includes("from")) {
+    throw new TypeError(
+      "Cannot sign message with DKIM: it has no From field, which a signature must cover " +
+        "(RFC 6376 section 5.4)",
+    );
+  }
   const folder = new Folder("DKIM-Signature:");
   const tags = [
     "v=1;",

@@ -240,6 +240,13 @@ test("the dkim option is checked: unknown fields (nodemailer's named), domain, s
   await assert.rejects(signMessage(RAW, { ...keys.rsa, expiresInSeconds: 1.5 }), RangeError);
 });
 
+test("a raw message without a From field cannot be signed", async () => {
+  await assert.rejects(
+    signMessage("Subject: no sender\r\n\r\nbody\r\n", keys.rsa),
+    (error: Error) => error instanceof TypeError && /it has no From field/.test(error.message),
+  );
+});
+
 test("an internationalised domain signs as punycode (d=), and verifies there", async () => {
   const idn = await makeKeys("xn--bcher-kva.example");
   const signed = await signMessage(RAW, { ...idn.ed25519, domain: "Bücher.example" });
