@@ -8,6 +8,7 @@
  * - Every wait has a timeout and honours an `AbortSignal`; every socket is closed on every path.
  * - {@linkcode SmtpPool}: a bounded set of reused, pipelined connections with a queue, a rate
  *   limit and retries of transient failures.
+ * - DKIM signing with RSA and Ed25519 (option `dkim`; raw messages: `@postie/smtp/dkim`).
  *
  * @example Send a message
  * ```ts
@@ -116,3 +117,10 @@ export type {
   TlsInfo,
   Transport,
 } from "./src/transport/types.ts";
+export type {
+  DkimAlgorithm,
+  DkimCanonicalization,
+  DkimOptions,
+  DkimSigner,
+  WebCryptoKey,
+} from "./src/dkim/types.ts";

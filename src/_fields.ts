@@ -89,6 +89,7 @@ export const CLIENT_FIELDS: readonly string[] = [
   "onTranscript",
   "transport",
   "limits",
+  "dkim",
 ];
 
 /** The fields `SmtpPool` adds to `ClientOptions`. */

@@ -9,6 +9,7 @@
  */
 
 import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
+import { signersOf } from "./dkim/_signer.ts";
 import { type Failure, mayRetry, reportedError } from "./delivery.ts";
 import {
   describeRecipients,
@@ -177,7 +178,8 @@ export class SmtpClient implements AsyncDisposable {
    */
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
-    const outgoing = new Outgoing(message, options.envelope, openFile);
+    const signers = signersOf(options.dkim, this.#options.dkim);
+    const outgoing = new Outgoing(message, options.envelope, openFile, signers);
     return this.#deliver(outgoing, options);
   }
 

@@ -5,6 +5,7 @@
  */
 
 import type { AuthOptions } from "./auth/types.ts";
+import { resolveDkim, type ResolvedSigner } from "./dkim/_signer.ts";
 import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from "./_fields.ts";
 import * as commands from "./protocol/_commands.ts";
@@ -35,6 +36,8 @@ export interface ResolvedOptions {
   readonly pipelining: boolean;
   readonly chunking: boolean;
   readonly transport: Transport;
+  /** Who signs every message with DKIM (empty: nobody). */
+  readonly dkim: readonly ResolvedSigner[];
   readonly options: ClientOptions;
 }
 
@@ -88,6 +91,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     pipelining: options.pipelining ?? true,
     chunking: options.chunking ?? true,
     transport: options.transport ?? defaultTransport,
+    dkim: options.dkim === undefined ? [] : resolveDkim(options.dkim),
     options,
   };
 }
@@ -147,7 +151,7 @@ export function checkSendOptions(options: SendOptions): void {
   }
 }
 
-const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls"];
+const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls", "dkim"];
 
 /**
  * Refuses unknown fields in client (or pool) options and in their nested objects, naming the

@@ -5,6 +5,7 @@
  */
 
 import type { AuthOptions } from "./auth/types.ts";
+import type { DkimOptions } from "./dkim/types.ts";
 import type { TlsInfo, Transport } from "./transport/types.ts";
 import type { Envelope } from "./types.ts";
 
@@ -115,6 +116,12 @@ export interface ClientOptions {
   readonly transport?: Transport;
   /** Limits on what the server may send. */
   readonly limits?: ReplyLimits;
+  /**
+   * Signs every message with DKIM (one signer, or several: one `DKIM-Signature` each); see
+   * `@postie/smtp/dkim`. A send can turn it off or replace it with its own `dkim`. The signers
+   * are checked (keys included) before connecting.
+   */
+  readonly dkim?: DkimOptions;
 }
 
 /** Bounds on server replies, so that a hostile server cannot exhaust memory. */
@@ -148,6 +155,12 @@ export interface SendOptions {
    * @default {false}
    */
   readonly requireTls?: boolean;
+  /**
+   * Signs this message with DKIM instead of as the client or pool says, or, with `false`, does
+   * not sign it. See `@postie/smtp/dkim`.
+   * @default {the client's or pool's `dkim`}
+   */
+  readonly dkim?: DkimOptions | false;
 }
 
 /** Delivery status notification requests (RFC 3461). */

@@ -11,6 +11,9 @@ import { SmtpRecipientsError } from "./errors.ts";
 import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
+import { concat, HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
+import { signBytes, signStream } from "./dkim/_message_signer.ts";
+import type { ResolvedSigner } from "./dkim/_signer.ts";
 import { composeForSending } from "./mime/compose.ts";
 import { checkFiles } from "./mime/_attachments.ts";
 import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
@@ -114,6 +117,12 @@ function domainOf(address: string): string {
  * of it was read, by sending the very same unread body. A composed message is composed again
  * with the same Message-ID, Date, MIME boundaries and transfer encodings: byte for byte the same.
  *
+ * With DKIM signers the message is signed once, on its final bytes, and every attempt and
+ * every transaction sends the same signature before the same bytes: a body in memory is signed
+ * as it is; a streamed composition (file attachments) is read once for the body hash and then
+ * composed again to send. A stream the caller gave is read into memory first (up to
+ * `HOLD_LIMIT`), which makes the message bytes: it can then be sent again like any other.
+ *
  * It also keeps the send's recipients: each transaction takes some of those still waiting
  * ({@linkcode Outgoing.batch}), and its outcome settles them ({@linkcode Outgoing.settle}):
  * accepted, refused, or, when the server had too many for one transaction, still waiting for
@@ -125,8 +134,11 @@ export class Outgoing {
   readonly #message: RawMessage | CheckedMessage;
   readonly #envelope: Envelope | undefined;
   readonly #openFile: FileOpener;
+  readonly #signers: readonly ResolvedSigner[];
   /** The caller gave a stream: the body cannot be produced again once read. */
-  readonly #oneShot: boolean;
+  #oneShot: boolean;
+  /** The `DKIM-Signature` fields, once the message was signed: they go before every body. */
+  #signature: Uint8Array | undefined;
   /** A body prepared for an attempt that did not touch it: the next attempt sends it. */
   #unread: PreparedMessage | undefined;
   /** A body handed to an attempt that has not reported back. */
@@ -154,10 +166,16 @@ export class Outgoing {
    * @param message The message as given to `send()`.
    * @param envelope An envelope that replaces the message's own.
    * @param openFile Opens `{ path }` attachments.
+   * @param signers Who signs the message with DKIM (none: not signed).
    * @throws {TypeError} When the message cannot be sent, whatever the server.
    * @throws {RangeError} When a header value cannot fit its line, or a date is invalid.
    */
-  constructor(message: Message | RawMessage, envelope: Envelope | undefined, openFile: FileOpener) {
+  constructor(
+    message: Message | RawMessage,
+    envelope: Envelope | undefined,
+    openFile: FileOpener,
+    signers: readonly ResolvedSigner[] = [],
+  ) {
     if (envelope) checkEnvelope(envelope);
     if (message === null || typeof message !== "object") {
       throw new TypeError("Cannot send message: the message is not an object");
@@ -181,6 +199,7 @@ export class Outgoing {
     }
     this.#envelope = envelope;
     this.#openFile = openFile;
+    this.#signers = signers;
   }
 
   /**
@@ -355,7 +374,9 @@ export class Outgoing {
     if ("raw" in message) {
       const envelope = this.#envelope ?? message.envelope;
       const raw = message.raw;
-      const body = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+      let body = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+      const binary = message.binary ?? false;
+      if (this.#signers.length > 0) body = await this.#signRaw(body, binary);
       return {
         from: envelope.from,
         to: envelope.to,
@@ -365,7 +386,7 @@ export class Outgoing {
         eightBit: body instanceof Uint8Array && hasEightBitBytes(body),
         smtpUtf8: false,
         crlfLineEnds: false,
-        binary: message.binary ?? false,
+        binary,
       };
     }
     const fixed = this.#fixed;
@@ -377,18 +398,83 @@ export class Outgoing {
       { date, messageId: fixed?.messageId, nextBoundary: recordedBoundaries(this.#boundaries) },
     );
     this.#fixed ??= { messageId: composed.messageId, date, allow8bit };
+    if (this.#signers.length > 0 && await this.#hashedOnly(composed.body)) {
+      // That composition was read for the DKIM body hash: compose again to send.
+      return await this.#prepareFresh(capabilities);
+    }
+    const { body, size } = this.#signers.length > 0
+      ? await this.#signComposed(composed.body, composed.size)
+      : composed;
     const envelope = this.#envelope ?? composed.envelope;
     return {
       from: envelope.from,
       to: envelope.to,
-      body: composed.body,
-      ownsBody: composed.body instanceof ReadableStream,
+      body,
+      ownsBody: body instanceof ReadableStream,
       eightBit: composed.eightBit,
       smtpUtf8: composed.smtpUtf8,
       messageId: composed.messageId,
       crlfLineEnds: true,
       binary: false,
-      size: composed.size,
+      size,
+    };
+  }
+
+  /**
+   * A raw message, signed: its line ends made CRLF as SMTP delivers them (binary MIME goes as
+   * it is), a stream read into memory first.
+   */
+  async #signRaw(
+    raw: Uint8Array | ReadableStream<Uint8Array>,
+    binary: boolean,
+  ): Promise<Uint8Array> {
+    // Reading the caller's stream uses it up, whatever comes of it.
+    if (raw instanceof ReadableStream) this.#touched = true;
+    let bytes = raw instanceof ReadableStream
+      ? await readWhole(raw, HOLD_LIMIT, false, "the raw message stream")
+      : raw;
+    // Held in memory, the message can be sent again: it is bytes now.
+    this.#oneShot = false;
+    if (!binary) bytes = withCrlfLineEnds(bytes);
+    this.#signature ??= new TextEncoder().encode(await signBytes(bytes, this.#signers));
+    return concat([this.#signature, bytes]);
+  }
+
+  /**
+   * Signs the first streamed composition of a message, reading it for the body hash; the
+   * next composition is sent. False when the body is to be signed as it is: bytes, a stream
+   * to hold in memory (it reads a caller's stream), or a message signed already.
+   */
+  async #hashedOnly(body: Uint8Array | ReadableStream<Uint8Array>): Promise<boolean> {
+    if (!(body instanceof ReadableStream) || this.#oneShot || this.#signature) return false;
+    this.#signature = new TextEncoder().encode(await signStream(body, this.#signers));
+    return true;
+  }
+
+  /**
+   * A composed message with its signature before it: bytes are signed as they are (once), a
+   * composition that reads a caller's stream is held in memory first, and a later composition
+   * of a streamed message gets the signature made from the first.
+   */
+  async #signComposed(
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    size: number | undefined,
+  ): Promise<{ body: Uint8Array | ReadableStream<Uint8Array>; size: number | undefined }> {
+    if (body instanceof ReadableStream && this.#oneShot) {
+      this.#touched = true;
+      body = await readWhole(body, HOLD_LIMIT, true, "an attachment stream");
+      // Held in memory, the message can be sent again: it is bytes now.
+      this.#oneShot = false;
+    }
+    if (body instanceof Uint8Array) {
+      this.#signature ??= new TextEncoder().encode(await signBytes(body, this.#signers));
+      const bytes = concat([this.#signature, body]);
+      return { body: bytes, size: bytes.length };
+    }
+    const signature = this.#signature!;
+    return {
+      body: prependStream(signature, body),
+      size: size === undefined ? undefined : size + signature.length,
     };
   }
 }

@@ -14,6 +14,7 @@ import {
   SmtpClient,
 } from "./client.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
+import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
 import { PoolQueueFullError, SmtpConnectionError } from "./errors.ts";
 import { Outgoing } from "./outgoing.ts";
 import { type Job, keepsConnection, newSlot, retryDelay, type Slot, unref } from "./_pool_jobs.ts";
@@ -72,6 +73,8 @@ export class SmtpPool implements AsyncDisposable {
   #rateLimiter: RateLimiter | undefined;
   #retries: number;
   #retryDelayMs: number;
+  /** Who signs every message with DKIM, resolved once for all connections. */
+  #dkim: readonly ResolvedSigner[];
 
   #slots = new Set<Slot>();
   #queue: Job[] = [];
@@ -103,6 +106,7 @@ export class SmtpPool implements AsyncDisposable {
     this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, () => this.#pump()) : undefined;
     this.#retries = retries;
     this.#retryDelayMs = retryDelayMs;
+    this.#dkim = client.dkim === undefined ? [] : resolveDkim(client.dkim);
   }
 
   /** The pool's state right now. */
@@ -134,7 +138,8 @@ export class SmtpPool implements AsyncDisposable {
     let outgoing: Outgoing;
     try {
       checkSendOptions(options);
-      outgoing = new Outgoing(message, options.envelope, openFile);
+      const signers = signersOf(options.dkim, this.#dkim);
+      outgoing = new Outgoing(message, options.envelope, openFile, signers);
     } catch (error) {
       return Promise.reject(error);
     }

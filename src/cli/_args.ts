@@ -24,6 +24,12 @@ export interface AttachSpec {
   readonly filename?: string;
 }
 
+/** `--dkim-domain`, `--dkim-selector` and `--dkim-key`: one signature per key file. */
+export interface DkimConfig {
+  readonly domain: string;
+  readonly keys: readonly { readonly path: string; readonly selector: string }[];
+}
+
 /** What both commands share. */
 export interface CommonConfig {
   /** Undefined: use the embedded local server. */
@@ -54,6 +60,7 @@ export interface SendConfig extends CommonConfig {
   readonly attach: readonly AttachSpec[];
   readonly headers: readonly { readonly key: string; readonly value: string }[];
   readonly dryRun: boolean;
+  readonly dkim?: DkimConfig;
 }
 
 /** `postie check`. */
@@ -105,6 +112,9 @@ const OPTIONS = {
   attach: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
   "dry-run": { type: "boolean" },
+  "dkim-domain": { type: "string" },
+  "dkim-selector": { type: "string", multiple: true },
+  "dkim-key": { type: "string", multiple: true },
 } as const;
 
 const SEND_ONLY = [
@@ -120,6 +130,9 @@ const SEND_ONLY = [
   "attach",
   "header",
   "dry-run",
+  "dkim-domain",
+  "dkim-selector",
+  "dkim-key",
 ] as const;
 
 /** Reads an environment variable; an empty value counts as unset. */
@@ -215,6 +228,31 @@ function parseTimeout(value: string): number {
   return Math.round(seconds * 1000);
 }
 
+/**
+ * Pairs `--dkim-key` files with selectors: one `--dkim-selector` for every key, or one per key
+ * in the same order.
+ */
+function parseDkim(
+  domain: string | undefined,
+  selectors: readonly string[],
+  keys: readonly string[],
+): DkimConfig | undefined {
+  if (domain === undefined && selectors.length === 0 && keys.length === 0) return undefined;
+  if (domain === undefined) throw new UsageError("DKIM signing needs --dkim-domain");
+  if (keys.length === 0) throw new UsageError("DKIM signing needs --dkim-key FILE");
+  if (selectors.length !== 1 && selectors.length !== keys.length) {
+    throw new UsageError(
+      selectors.length === 0
+        ? "DKIM signing needs --dkim-selector"
+        : `Give one --dkim-selector for all --dkim-key files, or one per file (${keys.length})`,
+    );
+  }
+  return {
+    domain,
+    keys: keys.map((path, i) => ({ path, selector: selectors[selectors.length === 1 ? 0 : i]! })),
+  };
+}
+
 function parseTls(value: string): TlsMode {
   if (value === "implicit" || value === "starttls" || value === "none") return value;
   throw new UsageError(
@@ -291,6 +329,11 @@ export function parseCommandLine(
     );
   }
   const user = values.user ?? fromEnv(env, "POSTIE_USER");
+  const dkim = parseDkim(
+    values["dkim-domain"],
+    values["dkim-selector"] ?? [],
+    values["dkim-key"] ?? [],
+  );
   return {
     command: "send",
     ...common,
@@ -306,5 +349,6 @@ export function parseCommandLine(
     attach: (values.attach ?? []).map(parseAttach),
     headers: (values.header ?? []).map(parseHeader),
     dryRun: values["dry-run"] ?? false,
+    ...(dkim ? { dkim } : {}),
   };
 }

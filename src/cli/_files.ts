@@ -86,7 +86,7 @@ async function open(path: string): Promise<{ stream: ReadableStream<Uint8Array>;
   return opened instanceof ReadableStream ? { stream: opened } : opened;
 }
 
-async function readWholeFile(path: string): Promise<Uint8Array> {
+export async function readWholeFile(path: string): Promise<Uint8Array> {
   const { stream } = await open(path);
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -44,6 +44,14 @@ const MESSAGE = `Message (send):
   Relative file paths start in the directory you ran postie in (INIT_CWD when set, as
   under deno task and npm run).`;
 
+const DKIM = `DKIM signing (send):
+  --dkim-domain DOMAIN    sign for DOMAIN (d=); the public key is published in DNS at
+                          SELECTOR._domainkey.DOMAIN
+  --dkim-selector NAME    the selector (s=): one for every key, or one per --dkim-key
+  --dkim-key FILE         a PEM private key, RSA (PKCS#8 or PKCS#1, 1024 bits or more) or
+                          Ed25519 (repeatable: one signature per key, e.g. RSA and Ed25519).
+                          With --dry-run the message is printed signed`;
+
 function exitCodes(): string {
   const rows = EXIT_CODE_TABLE.map(([code, text]) => `  ${String(code).padStart(3)}  ${text}`);
   return `Exit codes:\n${rows.join("\n")}\n` +
@@ -61,7 +69,10 @@ const SEND_EXAMPLES = `Examples:
   df -h | postie send --server mail.internal:25 --tls none --from cron@host.example \\
       --to ops@example.com --subject "Disk usage" --text @-
   postie send --dry-run --from a@example.com --to b@example.com \\
-      --html '<img src="cid:logo">' --attach 'logo.png;cid=logo'`;
+      --html '<img src="cid:logo">' --attach 'logo.png;cid=logo'
+  postie send --server smtp.example.com --from me@example.com --to you@example.com \\
+      --text hi --dkim-domain example.com --dkim-key rsa.pem --dkim-selector rsa2025 \\
+      --dkim-key ed25519.pem --dkim-selector ed2025`;
 
 const CHECK_EXAMPLES = `Examples:
   postie check --server smtp.gmail.com:465
@@ -82,7 +93,7 @@ Usage:
   ${program} check [options]   connect, show TLS and the server's extensions, quit
   ${program} [send|check] --help`;
   const sections = topic === "send"
-    ? [usage, CONNECTION, AUTH, MESSAGE, exitCodes(), SEND_EXAMPLES]
+    ? [usage, CONNECTION, AUTH, MESSAGE, DKIM, exitCodes(), SEND_EXAMPLES]
     : topic === "check"
     ? [usage, CONNECTION, exitCodes(), CHECK_EXAMPLES]
     : [
@@ -90,6 +101,7 @@ Usage:
       CONNECTION,
       AUTH,
       MESSAGE,
+      DKIM,
       exitCodes(),
       `${SEND_EXAMPLES}\n${CHECK_EXAMPLES.split("\n").slice(1).join("\n")}`,
     ];

@@ -43,6 +43,8 @@ const FLAG_NAMES: readonly [RegExp, string][] = [
   [/\btls is "(\w+)"/g, "--tls is $1"],
   [/\ballowPlaintextAuth\b/g, "--allow-plaintext-auth"],
   [/\bclientName\b/g, "--ehlo"],
+  [/\bdkim(?:\[\d+\])?\.domain\b/g, "--dkim-domain"],
+  [/\bdkim(?:\[\d+\])?\.selector\b/g, "--dkim-selector"],
 ];
 
 function hintFor(error: unknown): string | undefined {

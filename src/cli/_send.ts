@@ -12,9 +12,20 @@ import type { ClientOptions } from "../options.ts";
 import { sendMail } from "../send_mail.ts";
 import { defaultTransport } from "../transport/default.ts";
 import type { SendResult } from "../types.ts";
-import { type SendConfig, TOKEN_MECHANISMS } from "./_args.ts";
+import { type DkimConfig, type SendConfig, TOKEN_MECHANISMS } from "./_args.ts";
+import { type DkimSigner, signMessage } from "../dkim/mod.ts";
+import { checkPrivateKey } from "../dkim/_key.ts";
+import { resolveDkim } from "../dkim/_signer.ts";
 import { clientOptions } from "./_client_options.ts";
-import { baseDirectory, checkAttachments, readCaFiles, readInput, resolvePath } from "./_files.ts";
+import {
+  baseDirectory,
+  checkAttachments,
+  describeFileError,
+  readCaFiles,
+  readInput,
+  readWholeFile,
+  resolvePath,
+} from "./_files.ts";
 import type { CliIo } from "./_io.ts";
 import { type Out, printResult } from "./_output.ts";
 import {
@@ -24,7 +35,7 @@ import {
   progressBar,
 } from "./_progress.ts";
 import { Interrupted, report } from "./_report.ts";
-import { EXIT_OK, UsageError } from "./exit_codes.ts";
+import { EXIT_OK, InputFileError, UsageError } from "./exit_codes.ts";
 
 const DEMO_MESSAGE = {
   from: "Postie Demo <demo@postie.test>",
@@ -49,12 +60,15 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
   const base = baseDirectory(io);
   const message = await buildMessage(config, io, local);
   const { sizes: attachmentSizes } = await checkAttachments(config.attach, base);
+  const dkim = config.dkim ? await dkimSigners(config.dkim, base) : undefined;
 
   // Compose once before anything touches the network: bad input fails here, files are opened.
   const composed = await composeMessage(message, { allow8bit: false });
   if (config.dryRun) {
+    // Signed, the message is held in memory to be printed.
+    const body = dkim ? new Blob([await signMessage(composed.body, dkim)]).stream() : composed.body;
     if (out.json) {
-      const text = await new Response(composed.body).text();
+      const text = await new Response(body).text();
       out.stdout.line(JSON.stringify(
         { ok: true, envelope: composed.envelope, messageId: composed.messageId, message: text },
         null,
@@ -65,7 +79,7 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
         `Envelope: MAIL FROM:<${composed.envelope.from}> ` +
           composed.envelope.to.map((to) => `RCPT TO:<${to}>`).join(" "),
       );
-      for await (const chunk of composed.body) out.stdout.bytes(chunk);
+      for await (const chunk of body) out.stdout.bytes(chunk);
     }
     return EXIT_OK;
   }
@@ -87,6 +101,7 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
       ...(server ? { server, caCerts: [server.caCert] } : { caCerts }),
       ...(auth ? { auth } : {}),
     });
+    const signed: ClientOptions = dkim ? { ...options, dkim } : options;
     const estimate = estimateMessageSize(
       attachmentSizes,
       (message.text?.length ?? 0) + (message.html?.length ?? 0),
@@ -94,8 +109,8 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
     let code: number;
     try {
       const result = out.stderr.isTerminal && estimate > PROGRESS_THRESHOLD
-        ? await sendWithProgress(options, message, estimate, io, out)
-        : await sendMail(options, message, io.signal ? { signal: io.signal } : {});
+        ? await sendWithProgress(signed, message, estimate, io, out)
+        : await sendMail(signed, message, io.signal ? { signal: io.signal } : {});
       code = printResult(result, out);
     } catch (error) {
       code = report(error, io, out);
@@ -231,4 +246,27 @@ async function credentials(
     password,
     ...(mechanism !== undefined ? { mechanisms: [mechanism as PasswordMechanism] } : {}),
   };
+}
+
+/**
+ * Reads the `--dkim-key` files (relative paths from where the command was run) and checks them,
+ * the domain and the selectors before connecting.
+ */
+async function dkimSigners(config: DkimConfig, base: string | undefined): Promise<DkimSigner[]> {
+  const signers: DkimSigner[] = [];
+  for (const { path, selector } of config.keys) {
+    const full = resolvePath(path, base);
+    let privateKey: string;
+    try {
+      privateKey = new TextDecoder().decode(await readWholeFile(full));
+    } catch (error) {
+      throw new InputFileError(`Cannot read --dkim-key ${full}: ${describeFileError(error)}`, {
+        cause: error,
+      });
+    }
+    checkPrivateKey(privateKey, (why) => `Invalid --dkim-key ${full}: ${why}`);
+    signers.push({ domain: config.domain, selector, privateKey });
+  }
+  resolveDkim(signers);
+  return signers;
 }
