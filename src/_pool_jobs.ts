@@ -15,6 +15,10 @@ import {
 } from "./errors.ts";
 import type { Outgoing } from "./outgoing.ts";
 
+/** Sends dispatched onto one connection at once; the client pipelines them. */
+export const MAX_SENDS_PER_CONNECTION = 16;
+/** A parked connection unused for longer than this is checked with NOOP before reuse. */
+export const CHECK_AFTER_IDLE_MS = 1000;
 /** Retry delays grow exponentially up to this. */
 const MAX_RETRY_DELAY_MS = 10_000;
 

@@ -61,7 +61,8 @@ export function finishSend(result: SendResult, options: SendOptions): SendResult
 /**
  * One attempt to send `outgoing` over `client` (one transaction per batch of recipients, until
  * every recipient is settled or one fails), without the client's own retry: for
- * {@linkcode SmtpPool}, which retries by the same rules on another connection.
+ * {@linkcode SmtpPool}, which retries by the same rules on another connection. A result that
+ * `rejectOnPartialFailure` refuses rejects with its {@linkcode SmtpRecipientsError}.
  */
 export let attemptSend: (
   client: SmtpClient,
@@ -116,8 +117,11 @@ export class SmtpClient implements AsyncDisposable {
   #transactions = 0;
 
   static {
-    attemptSend = (client, outgoing, options) =>
-      client.#sendAll(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
+    attemptSend = async (client, outgoing, options) => {
+      const total = totalDeadline(client.#options.timeouts.totalMs);
+      const outcome = await client.#sendAll(outgoing, options, total);
+      return outcome.ok ? { ok: true, result: finishSend(outcome.result, options) } : outcome;
+    };
     deliverSend = (client, outgoing, options) => client.#deliver(outgoing, options);
   }
 

@@ -6,18 +6,21 @@
  * @module
  */
 
-import {
-  type AttemptOutcome,
-  attemptSend,
-  checkSendOptions,
-  finishSend,
-  SmtpClient,
-} from "./client.ts";
+import { type AttemptOutcome, attemptSend, checkSendOptions, SmtpClient } from "./client.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
 import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
 import { PoolQueueFullError, SmtpConnectionError } from "./errors.ts";
 import { Outgoing } from "./outgoing.ts";
-import { type Job, keepsConnection, newSlot, retryDelay, type Slot, unref } from "./_pool_jobs.ts";
+import {
+  CHECK_AFTER_IDLE_MS,
+  type Job,
+  keepsConnection,
+  MAX_SENDS_PER_CONNECTION,
+  newSlot,
+  retryDelay,
+  type Slot,
+  unref,
+} from "./_pool_jobs.ts";
 import { type PoolOptions, type PoolStats, resolvePoolOptions } from "./pool_options.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { openFile } from "./transport/default.ts";
@@ -29,11 +32,6 @@ export type { PoolOptions, PoolStats } from "./pool_options.ts";
 
 /** What {@linkcode SmtpPool.send} accepts: whatever {@linkcode SmtpClient.send} accepts. */
 export type PoolMessage = Parameters<SmtpClient["send"]>[0];
-
-/** Sends dispatched onto one connection at once; the client pipelines them. */
-const MAX_SENDS_PER_CONNECTION = 16;
-/** A parked connection unused for longer than this is checked with NOOP before reuse. */
-const CHECK_AFTER_IDLE_MS = 1000;
 
 /**
  * A pool of SMTP connections to one server. Sends wait in a bounded queue and are spread over
@@ -143,18 +141,8 @@ export class SmtpPool implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const enqueue = () =>
-      this.#enqueue<SendResult>(
-        "send",
-        async (client) => {
-          const outcome = await attemptSend(client, outgoing, options);
-          return outcome.ok
-            ? { ok: true, result: finishSend(outcome.result, options) } as const
-            : outcome;
-        },
-        options.signal,
-        outgoing,
-      );
+    const run = (client: SmtpClient) => attemptSend(client, outgoing, options);
+    const enqueue = () => this.#enqueue<SendResult>("send", run, options.signal, outgoing);
     // Files are checked before the send waits for (or opens) a connection.
     return outgoing.hasFiles ? outgoing.checkFiles().then(enqueue) : enqueue();
   }
