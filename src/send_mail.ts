@@ -7,6 +7,7 @@
 import { checkSendOptions, deliverSend, SmtpClient } from "./client.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { Message } from "./mime/mod.ts";
+import { resolveDkim, signersOf } from "./dkim/_signer.ts";
 import { Outgoing } from "./outgoing.ts";
 import { openFile } from "./transport/default.ts";
 import type { RawMessage, SendResult } from "./types.ts";
@@ -48,7 +49,9 @@ export async function sendMail(
   sendOptions: SendOptions = {},
 ): Promise<SendResult> {
   checkSendOptions(sendOptions);
-  const outgoing = new Outgoing(message, sendOptions.envelope, openFile);
+  const defaults = options.dkim === undefined ? [] : resolveDkim(options.dkim);
+  const signers = signersOf(sendOptions.dkim, defaults);
+  const outgoing = new Outgoing(message, sendOptions.envelope, openFile, signers);
   if (outgoing.hasFiles) await outgoing.checkFiles();
   const client = await SmtpClient.connect(
     options,
