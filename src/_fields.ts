@@ -88,6 +88,7 @@ export const CLIENT_FIELDS: readonly string[] = [
   "chunking",
   "onTranscript",
   "transport",
+  "proxy",
   "limits",
 ];
 

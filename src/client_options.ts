@@ -10,6 +10,7 @@ import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from 
 import * as commands from "./protocol/_commands.ts";
 import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
 import { defaultTransport } from "./transport/default.ts";
+import { parseProxy, proxyTransport } from "./transport/proxy.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 
 export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
@@ -73,6 +74,8 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   if (auth && tls === "none") checkPlaintextAuth(options);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
+  const inner = options.transport ?? defaultTransport;
+  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
   const serverName = options.tlsOptions?.serverName ?? hostname;
   commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
   return {
@@ -87,7 +90,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     timeouts,
     pipelining: options.pipelining ?? true,
     chunking: options.chunking ?? true,
-    transport: options.transport ?? defaultTransport,
+    transport: proxy ? proxyTransport(proxy, inner) : inner,
     options,
   };
 }

@@ -113,6 +113,15 @@ export interface ClientOptions {
   readonly onTranscript?: (event: TranscriptEvent) => void;
   /** The runtime seam; tests and proxies may supply their own. @default {the runtime's} */
   readonly transport?: Transport;
+  /**
+   * Reach the server through a proxy, given as a URL: `socks5://[user:pass@]host:port` (the
+   * server's name resolved here), `socks5h://` (resolved by the proxy), `socks4://`,
+   * `socks4a://[userid@]host:port`, or `http://[user:pass@]host:port` (an HTTP proxy's CONNECT
+   * tunnel, with Basic authentication). TLS runs end to end through the tunnel and the
+   * certificate is verified against the server's name, never the proxy's. The credentials
+   * are secrets: errors name the proxy without them. It wraps `transport` when both are given.
+   */
+  readonly proxy?: string | URL;
   /** Limits on what the server may send. */
   readonly limits?: ReplyLimits;
 }
