@@ -539,6 +539,7 @@ function clientOptions(
       ...(config.serverName !== undefined ? { serverName: config.serverName } : {}),
     },
     ...(config.ehlo !== undefined ? { clientName: config.ehlo } : {}),
+    ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
     ...(extra.auth ? { auth: extra.auth } : {}),
     ...(config.allowPlaintextAuth ? { allowPlaintextAuth: [hostname] } : {}),
     ...(ms !== undefined
