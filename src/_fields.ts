@@ -89,6 +89,7 @@ export const CLIENT_FIELDS: readonly string[] = [
   "onTranscript",
   "transport",
   "proxy",
+  "path",
   "limits",
 ];
 

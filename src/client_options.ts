@@ -26,6 +26,8 @@ export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
 export interface ResolvedOptions {
   readonly hostname: string;
   readonly port: number;
+  /** A Unix domain socket to connect to instead of `hostname:port`. */
+  readonly path: string | undefined;
   readonly tls: TlsMode;
   readonly serverName: string;
   readonly caCerts: readonly string[] | undefined;
@@ -76,11 +78,19 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
   const inner = options.transport ?? defaultTransport;
   const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const path = options.path;
+  if (path !== undefined) {
+    if (typeof path !== "string" || path === "" || path.includes("\0")) {
+      throw new TypeError("Invalid path: must be the non-empty path of a Unix domain socket");
+    }
+    if (proxy) throw new TypeError("Invalid options: give path or proxy, not both");
+  }
   const serverName = options.tlsOptions?.serverName ?? hostname;
   commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
   return {
     hostname,
     port,
+    path,
     tls,
     serverName,
     caCerts: options.tlsOptions?.caCerts,

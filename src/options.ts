@@ -122,6 +122,13 @@ export interface ClientOptions {
    * are secrets: errors name the proxy without them. It wraps `transport` when both are given.
    */
   readonly proxy?: string | URL;
+  /**
+   * Connect to this Unix domain socket instead of `hostname:port` (Deno and Node.js). `hostname`
+   * still names the server: the certificate must be valid for it, and messages name it. A local
+   * socket usually goes with `tls: "none"`; Deno cannot run TLS over a Unix socket
+   * (`SmtpUnsupportedError`), Node.js can.
+   */
+  readonly path?: string;
   /** Limits on what the server may send. */
   readonly limits?: ReplyLimits;
 }

@@ -157,6 +157,7 @@ async function connectTransport(
       return await transport.connectTls({
         hostname: options.hostname,
         port: options.port,
+        ...(options.path !== undefined ? { path: options.path } : {}),
         serverName: options.serverName,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
         ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
@@ -166,6 +167,7 @@ async function connectTransport(
     return await transport.connect({
       hostname: options.hostname,
       port: options.port,
+      ...(options.path !== undefined ? { path: options.path } : {}),
       signal: combined,
     });
   } catch (error) {
