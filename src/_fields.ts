@@ -90,6 +90,7 @@ export const CLIENT_FIELDS: readonly string[] = [
   "transport",
   "proxy",
   "path",
+  "protocol",
   "limits",
 ];
 

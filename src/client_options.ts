@@ -29,6 +29,8 @@ export interface ResolvedOptions {
   /** A Unix domain socket to connect to instead of `hostname:port`. */
   readonly path: string | undefined;
   readonly tls: TlsMode;
+  /** SMTP, or LMTP (RFC 2033). */
+  readonly protocol: "smtp" | "lmtp";
   readonly serverName: string;
   readonly caCerts: readonly string[] | undefined;
   readonly clientCertificate: { readonly cert: string; readonly key: string } | undefined;
@@ -78,6 +80,12 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
   const inner = options.transport ?? defaultTransport;
   const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const protocol = options.protocol ?? "smtp";
+  if (protocol !== "smtp" && protocol !== "lmtp") {
+    throw new TypeError(
+      `Invalid protocol: ${JSON.stringify(protocol)} (expected "smtp" or "lmtp")`,
+    );
+  }
   const path = options.path;
   if (path !== undefined) {
     if (typeof path !== "string" || path === "" || path.includes("\0")) {
@@ -92,6 +100,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     port,
     path,
     tls,
+    protocol,
     serverName,
     caCerts: options.tlsOptions?.caCerts,
     clientCertificate: options.tlsOptions?.clientCertificate,
@@ -99,7 +108,8 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     auth,
     timeouts,
     pipelining: options.pipelining ?? true,
-    chunking: options.chunking ?? true,
+    // LMTP (RFC 2033) defines one reply per recipient after DATA; BDAT is not part of it.
+    chunking: protocol === "lmtp" ? false : options.chunking ?? true,
     transport: proxy ? proxyTransport(proxy, inner) : inner,
     options,
   };

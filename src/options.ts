@@ -129,6 +129,14 @@ export interface ClientOptions {
    * (`SmtpUnsupportedError`), Node.js can.
    */
   readonly path?: string;
+  /**
+   * `"lmtp"` speaks LMTP (RFC 2033) to a local delivery agent: `LHLO` instead of `EHLO`, and after
+   * the data one reply per accepted recipient, so that `SendResult.accepted` and `rejected` are the
+   * final delivery per recipient (a recipient refused then has that reply). Messages go with DATA
+   * (never BDAT); commands are pipelined as usual.
+   * @default {"smtp"}
+   */
+  readonly protocol?: "smtp" | "lmtp";
   /** Limits on what the server may send. */
   readonly limits?: ReplyLimits;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the real proxies for tests/transport/proxy_servers_test.ts available: dante-server
-# (SOCKS5) and tinyproxy (HTTP CONNECT) from Debian packages, and, for dante's username method
+# (SOCKS5) and tinyproxy (HTTP CONNECT) from Debian packages, Dovecot's LMTP service
+# (dovecot-lmtpd, for tests/interop/lmtp_dovecot_test.ts), and, for dante's username method
 # (RFC 1929; dante checks the system's password database), a system user "postie-socks" without
 # a home or a login shell. The tests start their own instances from a private folder on loopback
 # ports; nothing is started here. When something cannot be had (not root, no apt), it says why
@@ -10,12 +11,12 @@ set -uo pipefail
 say() { echo "proxy setup: $*"; }
 started=$(date +%s)
 
-if ! [ -x /usr/sbin/danted ] || ! [ -x /usr/bin/tinyproxy ]; then
+if ! [ -x /usr/sbin/danted ] || ! [ -x /usr/bin/tinyproxy ] || ! [ -x /usr/lib/dovecot/lmtp ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
-    say "PROXIES UNAVAILABLE: dante-server or tinyproxy is missing, and apt-get as root is not at hand"
+    say "PROXIES UNAVAILABLE: dante-server, tinyproxy or dovecot-lmtpd is missing, and apt-get as root is not at hand"
     exit 0
   fi
-  say "installing dante-server and tinyproxy from Debian packages"
+  say "installing dante-server, tinyproxy and dovecot-lmtpd from Debian packages"
   export DEBIAN_FRONTEND=noninteractive
   log=/tmp/postie-proxy-apt.log
   apt_get() { # args...; everything apt does shares a budget of about 2 minutes
@@ -25,7 +26,8 @@ if ! [ -x /usr/sbin/danted ] || ! [ -x /usr/bin/tinyproxy ]; then
   }
   install() {
     apt_get install -y -qq --no-install-recommends \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dante-server tinyproxy
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      dante-server tinyproxy dovecot-core dovecot-lmtpd
   }
   if ! compgen -G "/var/lib/apt/lists/*_Packages*" > /dev/null || ! install; then
     apt_get update -qq && install || say "PROXIES UNAVAILABLE: apt-get failed (see $log)"
