@@ -88,6 +88,9 @@ export const CLIENT_FIELDS: readonly string[] = [
   "chunking",
   "onTranscript",
   "transport",
+  "proxy",
+  "path",
+  "protocol",
   "limits",
   "dkim",
 ];

@@ -329,6 +329,7 @@ export class SmtpClient implements AsyncDisposable {
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking: plan.chunking,
+      lmtp: this.#options.protocol === "lmtp",
       timeouts: this.#options.timeouts,
       signal: options.signal,
       total,

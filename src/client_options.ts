@@ -11,6 +11,7 @@ import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from 
 import * as commands from "./protocol/_commands.ts";
 import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
 import { defaultTransport } from "./transport/default.ts";
+import { parseProxy, proxyTransport } from "./transport/proxy.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 
 export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
@@ -26,7 +27,11 @@ export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
 export interface ResolvedOptions {
   readonly hostname: string;
   readonly port: number;
+  /** A Unix domain socket to connect to instead of `hostname:port`. */
+  readonly path: string | undefined;
   readonly tls: TlsMode;
+  /** SMTP, or LMTP (RFC 2033). */
+  readonly protocol: "smtp" | "lmtp";
   readonly serverName: string;
   readonly caCerts: readonly string[] | undefined;
   readonly clientCertificate: { readonly cert: string; readonly key: string } | undefined;
@@ -76,12 +81,29 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   if (auth && tls === "none") checkPlaintextAuth(options);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
+  const inner = options.transport ?? defaultTransport;
+  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const protocol = options.protocol ?? "smtp";
+  if (protocol !== "smtp" && protocol !== "lmtp") {
+    throw new TypeError(
+      `Invalid protocol: ${JSON.stringify(protocol)} (expected "smtp" or "lmtp")`,
+    );
+  }
+  const path = options.path;
+  if (path !== undefined) {
+    if (typeof path !== "string" || path === "" || path.includes("\0")) {
+      throw new TypeError("Invalid path: must be the non-empty path of a Unix domain socket");
+    }
+    if (proxy) throw new TypeError("Invalid options: give path or proxy, not both");
+  }
   const serverName = options.tlsOptions?.serverName ?? hostname;
   commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
   return {
     hostname,
     port,
+    path,
     tls,
+    protocol,
     serverName,
     caCerts: options.tlsOptions?.caCerts,
     clientCertificate: options.tlsOptions?.clientCertificate,
@@ -89,8 +111,9 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     auth,
     timeouts,
     pipelining: options.pipelining ?? true,
-    chunking: options.chunking ?? true,
-    transport: options.transport ?? defaultTransport,
+    // LMTP (RFC 2033) defines one reply per recipient after DATA; BDAT is not part of it.
+    chunking: protocol === "lmtp" ? false : options.chunking ?? true,
+    transport: proxy ? proxyTransport(proxy, inner) : inner,
     dkim: options.dkim === undefined ? [] : resolveDkim(options.dkim),
     options,
   };

@@ -157,6 +157,7 @@ async function connectTransport(
       return await transport.connectTls({
         hostname: options.hostname,
         port: options.port,
+        ...(options.path !== undefined ? { path: options.path } : {}),
         serverName: options.serverName,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
         ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
@@ -166,6 +167,7 @@ async function connectTransport(
     return await transport.connect({
       hostname: options.hostname,
       port: options.port,
+      ...(options.path !== undefined ? { path: options.path } : {}),
       signal: combined,
     });
   } catch (error) {
@@ -218,9 +220,11 @@ async function hello(
   total: TotalDeadline,
 ): Promise<Capabilities> {
   const wait: Wait = { phase: "ehlo", timeoutMs: options.timeouts.commandMs, signal, total };
-  const ehlo = commands.ehlo(clientName);
+  const lmtp = options.protocol === "lmtp";
+  const ehlo = lmtp ? commands.lhlo(clientName) : commands.ehlo(clientName);
   const reply = await session.command({ line: ehlo }, wait);
   if (isPositive(reply)) return Capabilities.fromEhlo(reply);
+  if (lmtp) throw new SmtpReplyError("Server refused LHLO", "ehlo", ehlo, reply);
   if (reply.code === 500 || reply.code === 502) {
     const helo = commands.helo(clientName);
     const heloReply = await session.command({ line: helo }, wait);

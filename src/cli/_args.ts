@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import type { PasswordMechanism } from "../auth/types.ts";
 import type { TlsMode } from "../options.ts";
+import { parseProxy } from "../transport/proxy.ts";
 import { UsageError } from "./exit_codes.ts";
 
 /** Where to connect; `port` undefined means the library's default for the TLS mode. */
@@ -37,6 +38,8 @@ export interface CommonConfig {
   readonly tls?: TlsMode;
   readonly caFiles: readonly string[];
   readonly serverName?: string;
+  /** A proxy URL (`--proxy`, or `POSTIE_PROXY` when it carries a password). */
+  readonly proxy?: string;
   readonly ehlo?: string;
   readonly timeoutMs?: number;
   readonly allowPlaintextAuth: boolean;
@@ -93,6 +96,7 @@ const OPTIONS = {
   tls: { type: "string" },
   "ca-file": { type: "string", multiple: true },
   "server-name": { type: "string" },
+  proxy: { type: "string" },
   ehlo: { type: "string" },
   timeout: { type: "string" },
   "allow-plaintext-auth": { type: "boolean" },
@@ -136,6 +140,27 @@ const SEND_ONLY = [
 ] as const;
 
 /** Reads an environment variable; an empty value counts as unset. */
+/**
+ * `--proxy URL`, else `POSTIE_PROXY`: checked here, so that a bad URL is a usage error. A
+ * password belongs in `POSTIE_PROXY` only: command lines are visible to other users.
+ */
+function proxyOption(flag: string | undefined, env: string | undefined): { proxy?: string } {
+  const value = flag ?? env;
+  if (value === undefined) return {};
+  try {
+    const spec = parseProxy(value);
+    if (flag !== undefined && spec.credentials?.password) {
+      throw new TypeError(
+        `Refusing a password in --proxy ${spec.display} (command lines are visible to other ` +
+          "users): give the URL in the environment variable POSTIE_PROXY instead",
+      );
+    }
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  return { proxy: value };
+}
+
 function fromEnv(
   env: Readonly<Record<string, string | undefined>>,
   name: string,
@@ -305,6 +330,7 @@ export function parseCommandLine(
     ...(values.tls !== undefined ? { tls: parseTls(values.tls) } : {}),
     caFiles: values["ca-file"] ?? [],
     ...(values["server-name"] !== undefined ? { serverName: values["server-name"] } : {}),
+    ...proxyOption(values.proxy, fromEnv(env, "POSTIE_PROXY")),
     ...(values.ehlo !== undefined ? { ehlo: values.ehlo } : {}),
     ...(values.timeout !== undefined ? { timeoutMs: parseTimeout(values.timeout) } : {}),
     allowPlaintextAuth: values["allow-plaintext-auth"] ?? false,

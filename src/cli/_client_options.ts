@@ -38,6 +38,7 @@ export function clientOptions(
       ...(config.serverName !== undefined ? { serverName: config.serverName } : {}),
     },
     ...(config.ehlo !== undefined ? { clientName: config.ehlo } : {}),
+    ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
     ...(extra.auth ? { auth: extra.auth } : {}),
     ...(config.allowPlaintextAuth ? { allowPlaintextAuth: [hostname] } : {}),
     ...(ms !== undefined

@@ -15,6 +15,9 @@ const CONNECTION = `Connection:
                           required, never skipped. none needs the choice spelled out
   --ca-file FILE          also trust this PEM CA certificate (repeatable)
   --server-name NAME      the name the certificate must match (when HOST is an IP address)
+  --proxy URL             connect through a proxy: socks5://, socks5h:// (the proxy resolves
+                          the name), socks4://, socks4a:// or http:// (CONNECT); a URL with
+                          a password only from env POSTIE_PROXY (http://user:pass@host:port)
   --ehlo NAME             the name sent with EHLO (default: this machine's host name)
   --timeout SECONDS       time limit for every network wait (default: 15 s to connect,
                           30 s for the greeting, 60 s per command, 5 min after the data)

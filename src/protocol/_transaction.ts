@@ -62,6 +62,8 @@ export interface TransactionSettings {
   readonly turn: Turn;
   readonly pipelining: boolean;
   readonly chunking: boolean;
+  /** LMTP (RFC 2033): one reply per accepted recipient after the data. */
+  readonly lmtp?: boolean;
   readonly timeouts: ResolvedTimeouts;
   readonly signal?: AbortSignal | undefined;
   /** The limit of the whole send. */
@@ -368,9 +370,36 @@ async function sendWithData(
   await writeTerminator(session, batch.take(), dataWait, progress);
   if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
+  if (settings.lmtp) return await lmtpReplies(session, envelope, endWait, turn);
   const reply = await readReply(session, endWait, ".", turn);
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return envelope.result(reply);
+}
+
+/**
+ * LMTP (RFC 2033 section 4.2): after the data, one reply per accepted recipient, in RCPT order;
+ * each is that recipient's final delivery. A recipient refused then joins the refused ones with
+ * that reply; when none has the message, the send fails as if no RCPT was accepted.
+ */
+async function lmtpReplies(
+  session: Session,
+  envelope: Envelope,
+  wait: Wait,
+  turn: Turn,
+): Promise<TransactionResult> {
+  const accepted = envelope.accepted.splice(0);
+  let last: SmtpReply | undefined;
+  for (const recipient of accepted) {
+    const reply = await readReply(session, wait, ".", turn);
+    last = reply;
+    const result = { address: recipient.address, reply };
+    if (positive(reply)) envelope.accepted.push(result);
+    else envelope.rejected.push(result);
+  }
+  if (envelope.accepted.length === 0 || !last) {
+    throw noRecipientError(envelope.accepted, envelope.rejected);
+  }
+  return envelope.result(last);
 }
 
 async function sendWithBdat(

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { SmtpConnectionError, SmtpTlsError } from "../errors.ts";
+import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -150,12 +150,29 @@ function tlsOptions(options: TlsConnectOptions) {
 }
 
 async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
+  if (options.path !== undefined) return await connectUnix(options, options.path);
   const conn = await connecting(
     options,
     Deno.connect({ hostname: options.hostname, port: options.port }),
   );
   conn.setNoDelay(true);
   return conn;
+}
+
+/**
+ * Connects to a Unix domain socket. Typed as TCP for the callers' sake: `secure()` refuses to
+ * start TLS on it (Deno.startTls takes TCP connections only).
+ */
+async function connectUnix(options: ConnectOptions, path: string): Promise<Deno.TcpConn> {
+  if (Deno.build.os === "windows") {
+    throw new SmtpUnsupportedError(
+      `Cannot connect to ${path}: Deno has no Unix domain sockets on Windows`,
+      "connect",
+      "Unix domain socket",
+    );
+  }
+  const attempt = Deno.connect({ transport: "unix", path });
+  return await connecting(options, attempt) as unknown as Deno.TcpConn;
 }
 
 /**
@@ -173,7 +190,9 @@ async function connecting<T extends Deno.Conn>(
   } catch (error) {
     if (options.signal?.aborted && error === options.signal.reason) throw error;
     throw new SmtpConnectionError(
-      `Cannot connect to ${options.hostname}:${options.port}: ${describe(error)}`,
+      `Cannot connect to ${options.path ?? `${options.hostname}:${options.port}`}: ${
+        describe(error)
+      }`,
       "connect",
       { cause: error },
     );
@@ -189,6 +208,17 @@ async function secure(
   options: TlsConnectOptions,
   what: string,
 ): Promise<DenoConnection> {
+  if ((tcp.localAddr as Deno.Addr).transport === "unix") {
+    try {
+      tcp.close();
+    } catch { /* closed */ }
+    throw new SmtpUnsupportedError(
+      `${what} is not possible on a Unix domain socket under Deno (Deno.startTls takes TCP ` +
+        'connections only): use tls: "none" for a local socket, or run on Node.js',
+      "tls",
+      "TLS over a Unix domain socket",
+    );
+  }
   let tls: Deno.TlsConn;
   try {
     tls = await Deno.startTls(tcp, tlsOptions(options));

@@ -274,7 +274,9 @@ function connectTcp(options: ConnectOptions): Promise<Socket> {
   const { hostname, port, signal } = options;
   let socket: Socket | undefined;
   return withAbort<Socket>(signal, () => socket?.destroy(), (resolve, reject) => {
-    const tcp = netConnect({ host: hostname, port });
+    const tcp = options.path !== undefined
+      ? netConnect({ path: options.path })
+      : netConnect({ host: hostname, port });
     socket = tcp;
     const onConnect = () => {
       tcp.setNoDelay(true);
@@ -284,7 +286,7 @@ function connectTcp(options: ConnectOptions): Promise<Socket> {
       tcp.destroy();
       reject(
         new SmtpConnectionError(
-          `Cannot connect to ${hostname}:${port}: ${describe(error)}`,
+          `Cannot connect to ${options.path ?? `${hostname}:${port}`}: ${describe(error)}`,
           "connect",
           { cause: error },
         ),
