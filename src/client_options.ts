@@ -73,13 +73,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   }
   if (options.clientName !== undefined) checkClientName(options.clientName);
   const auth = options.auth || undefined;
-  if (auth && tls === "none" && !(options.allowPlaintextAuth ?? []).includes(hostname)) {
-    throw new TypeError(
-      `Refusing to authenticate to ${hostname} without TLS: credentials would travel in clear ` +
-        `text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth for ` +
-        `local testing`,
-    );
-  }
+  if (auth && tls === "none") checkPlaintextAuth(options);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
   const serverName = options.tlsOptions?.serverName ?? hostname;
@@ -131,6 +125,11 @@ const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
 
 /** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
 export function checkSendOptions(options: SendOptions): void {
+  if (typeof options === "function") {
+    throw new TypeError(
+      "Invalid send options: a function (postie takes no callback: await the promise instead)",
+    );
+  }
   checkFields(options, SEND_FIELDS, "send options");
   const dsn = options.dsn;
   if (!dsn) return;
@@ -184,4 +183,18 @@ export function checkClientFields(
       NODEMAILER_AUTH,
     );
   }
+}
+
+/**
+ * The one rule for credentials without TLS: refused, unless the host is listed by name in
+ * `allowPlaintextAuth`. Checked when the options are read (`tls: "none"`) and again before
+ * AUTH, on the connection as it is.
+ */
+export function checkPlaintextAuth(options: ClientOptions): void {
+  if ((options.allowPlaintextAuth ?? []).includes(options.hostname)) return;
+  throw new TypeError(
+    `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
+      `clear text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth ` +
+      `for local testing`,
+  );
 }

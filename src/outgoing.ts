@@ -8,15 +8,18 @@
 
 import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
 import { SmtpRecipientsError } from "./errors.ts";
-import type { Capabilities, ServerLimits } from "./protocol/_capabilities.ts";
+import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
 import { concat, HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
 import { signBytes, signStream } from "./dkim/_message_signer.ts";
 import type { ResolvedSigner } from "./dkim/_signer.ts";
 import { composeForSending } from "./mime/compose.ts";
+import { checkFiles } from "./mime/_attachments.ts";
+import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
 import { recordedBoundaries } from "./mime/_multipart.ts";
 import type { Message } from "./mime/mod.ts";
+import { checkFields } from "./_fields.ts";
 import type { FileOpener } from "./transport/types.ts";
 import type { Envelope, RawMessage, RecipientResult, SendResult, SmtpReply } from "./types.ts";
 
@@ -39,13 +42,61 @@ export interface PreparedMessage {
   readonly size?: number | undefined;
 }
 
-/** Throws a `TypeError` for an envelope that cannot be sent. */
-export function checkEnvelope(envelope: Envelope): void {
-  commands.assertEnvelopeAddress(envelope.from, "sender address");
-  if (envelope.to.length === 0) {
-    throw new TypeError("Cannot send message: the envelope has no recipient");
+/**
+ * Throws a `TypeError` for an envelope that cannot be sent.
+ *
+ * @param envelope The envelope, as given.
+ * @param noRecipient The error's text when it has no recipient.
+ */
+export function checkEnvelope(
+  envelope: Envelope,
+  noRecipient = "Cannot send message: the envelope has no recipient",
+): void {
+  if (envelope === null || typeof envelope !== "object") {
+    throw new TypeError("Cannot send message: the envelope must be { from, to }");
   }
-  for (const address of envelope.to) commands.assertEnvelopeAddress(address, "recipient address");
+  checkFields(envelope, ["from", "to"], "envelope");
+  if (typeof envelope.from !== "string") {
+    throw new TypeError(
+      'Cannot send message: envelope.from must be a string ("" for the null sender <>)',
+    );
+  }
+  if (!Array.isArray(envelope.to)) {
+    throw new TypeError("Cannot send message: envelope.to must be a list of addresses");
+  }
+  commands.assertEnvelopeAddress(envelope.from, "sender address");
+  if (envelope.to.length === 0) throw new TypeError(noRecipient);
+  for (const address of envelope.to) {
+    if (typeof address !== "string") {
+      throw new TypeError("Cannot send message: envelope.to must be a list of strings");
+    }
+    commands.assertEnvelopeAddress(address, "recipient address");
+  }
+}
+
+/** nodemailer's way to give a raw message's envelope, which postie reads from `envelope`. */
+const RAW_HINT = "a raw message is sent as it is: give envelope: { from, to }";
+
+/** Throws a `TypeError` for a raw message that cannot be sent. */
+function checkRawMessage(message: RawMessage, envelope: Envelope | undefined): void {
+  checkFields(message, ["raw", "envelope", "binary"], "raw message", {
+    from: RAW_HINT,
+    to: RAW_HINT,
+    cc: RAW_HINT,
+    bcc: RAW_HINT,
+  });
+  const raw: unknown = message.raw;
+  if (
+    typeof raw !== "string" && !(raw instanceof Uint8Array) && !(raw instanceof ReadableStream)
+  ) {
+    throw new TypeError(
+      "Cannot send message: raw must be a string, a Uint8Array or a ReadableStream",
+    );
+  }
+  if (envelope === undefined && message.envelope === undefined) {
+    throw new TypeError(`Cannot send message: ${RAW_HINT}`);
+  }
+  checkEnvelope(envelope ?? message.envelope);
 }
 
 function hasEightBitBytes(bytes: Uint8Array): boolean {
@@ -79,7 +130,8 @@ function domainOf(address: string): string {
  * transaction or by a retry.
  */
 export class Outgoing {
-  readonly #message: Message | RawMessage;
+  /** The raw message, or the composed message's fields checked. */
+  readonly #message: RawMessage | CheckedMessage;
   readonly #envelope: Envelope | undefined;
   readonly #openFile: FileOpener;
   readonly #signers: readonly ResolvedSigner[];
@@ -107,12 +159,16 @@ export class Outgoing {
   #sent: { envelope: Envelope; messageId: string | undefined } | undefined;
 
   /**
-   * Checks what can be checked without composing: a raw message's envelope and line ends.
+   * Checks everything that can be checked without a server and without reading a file: every
+   * field of a composed message (addresses, header values, attachment shapes) and that it has a
+   * recipient; a raw message's envelope. Files are checked by {@linkcode Outgoing.checkFiles}.
    *
    * @param message The message as given to `send()`.
    * @param envelope An envelope that replaces the message's own.
    * @param openFile Opens `{ path }` attachments.
    * @param signers Who signs the message with DKIM (none: not signed).
+   * @throws {TypeError} When the message cannot be sent, whatever the server.
+   * @throws {RangeError} When a header value cannot fit its line, or a date is invalid.
    */
   constructor(
     message: Message | RawMessage,
@@ -121,16 +177,44 @@ export class Outgoing {
     signers: readonly ResolvedSigner[] = [],
   ) {
     if (envelope) checkEnvelope(envelope);
+    if (message === null || typeof message !== "object") {
+      throw new TypeError("Cannot send message: the message is not an object");
+    }
     if ("raw" in message) {
-      checkEnvelope(envelope ?? message.envelope);
+      checkRawMessage(message, envelope);
+      this.#message = message;
       this.#oneShot = message.raw instanceof ReadableStream;
     } else {
-      this.#oneShot = (message.attachments ?? []).some((a) => a?.content instanceof ReadableStream);
+      const checked = checkMessage(message);
+      if (!envelope) {
+        checkEnvelope(
+          checked.envelope,
+          message.envelope === undefined
+            ? "Cannot send message: no recipient: to, cc and bcc are all empty"
+            : "Cannot send message: the message's envelope has no recipient",
+        );
+      }
+      this.#message = checked;
+      this.#oneShot = checked.oneShot;
     }
-    this.#message = message;
     this.#envelope = envelope;
     this.#openFile = openFile;
     this.#signers = signers;
+  }
+
+  /**
+   * Checks that every file attachment exists and can be read (each is opened and closed
+   * again), so that a missing file fails before a connection is made.
+   */
+  async checkFiles(): Promise<void> {
+    const message = this.#message;
+    if (!("raw" in message)) await checkFiles(message.attachments, this.#openFile);
+  }
+
+  /** Whether the message has file attachments, which {@linkcode checkFiles} would open. */
+  get hasFiles(): boolean {
+    const message = this.#message;
+    return !("raw" in message) && message.attachments.some((a) => "path" in a.content);
   }
 
   /** Whether another attempt can send exactly the message that the first one would have. */
@@ -309,9 +393,9 @@ export class Outgoing {
     const date = fixed?.date ?? message.date ?? new Date();
     const allow8bit = fixed?.allow8bit ?? capabilities.has("8BITMIME");
     const composed = await composeForSending(
-      fixed ? { ...message, messageId: fixed.messageId, date } : { ...message, date },
+      message,
       { allow8bit, openFile: this.#openFile },
-      recordedBoundaries(this.#boundaries),
+      { date, messageId: fixed?.messageId, nextBoundary: recordedBoundaries(this.#boundaries) },
     );
     this.#fixed ??= { messageId: composed.messageId, date, allow8bit };
     if (this.#signers.length > 0 && await this.#hashedOnly(composed.body)) {

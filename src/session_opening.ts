@@ -9,14 +9,14 @@
 
 import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation } from "./auth/types.ts";
-import { defaultClientName, type ResolvedOptions } from "./client_options.ts";
+import { checkPlaintextAuth, defaultClientName, type ResolvedOptions } from "./client_options.ts";
 import {
   SmtpProtocolError,
   SmtpReplyError,
   SmtpTimeoutError,
   SmtpUnsupportedError,
 } from "./errors.ts";
-import { Capabilities } from "./protocol/_capabilities.ts";
+import { Capabilities } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
@@ -241,15 +241,7 @@ async function authenticateSession(
   total: TotalDeadline,
 ): Promise<void> {
   const auth = options.auth!;
-  if (
-    !session.connection.tls &&
-    !(options.options.allowPlaintextAuth ?? []).includes(options.hostname)
-  ) {
-    throw new TypeError(
-      `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
-        `clear text`,
-    );
-  }
+  if (!session.connection.tls) checkPlaintextAuth(options.options);
   if (capabilities.authMechanisms.length === 0) {
     throw new SmtpUnsupportedError(
       `Server ${options.hostname} does not offer AUTH${

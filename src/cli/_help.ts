@@ -40,7 +40,9 @@ const MESSAGE = `Message (send):
   --attach FILE[;type=MIME][;cid=ID][;name=NAME]
                           attach a file (repeatable). cid= embeds it for <img src="cid:ID">
   --header "Name: value"  an extra header field (repeatable)
-  --dry-run               print the composed message and exit, without connecting`;
+  --dry-run               print the composed message and exit, without connecting
+  Relative file paths start in the directory you ran postie in (INIT_CWD when set, as
+  under deno task and npm run).`;
 
 const DKIM = `DKIM signing (send):
   --dkim-domain DOMAIN    sign for DOMAIN (d=); the public key is published in DNS at

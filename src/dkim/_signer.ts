@@ -7,7 +7,7 @@
  */
 
 import { checkFields } from "../_fields.ts";
-import { encodeBase64Plain } from "../mime/_base64.ts";
+import { encodeBase64Plain } from "../mime/base64.ts";
 import { type Canonicalization, canonicalizeHeader } from "./_canonicalize.ts";
 import { binaryBytes, type HeaderField, lowerAscii, selectFields } from "./_header_fields.ts";
 import { type CheckedKey, checkPrivateKey, importKey } from "./_key.ts";

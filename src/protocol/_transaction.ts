@@ -56,13 +56,6 @@ export interface Turn {
   writesDone(): void;
 }
 
-/** A turn for a transaction that has the connection to itself. */
-export const EXCLUSIVE_TURN: Turn = {
-  ready: Promise.resolve(),
-  resetFirst: false,
-  writesDone() {},
-};
-
 /** How to send it. */
 export interface TransactionSettings {
   /** Where this transaction stands among the ones pipelined on the connection. */
@@ -321,15 +314,21 @@ class Envelope {
   }
 }
 
+/** The waits of a transaction: for its commands, and for its data. */
+function waitsOf(settings: TransactionSettings): { wait: Wait; dataWait: Wait } {
+  const { timeouts, signal, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
+  return { wait, dataWait: { ...wait, phase: "data" } };
+}
+
 async function sendWithData(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  const dataWait: Wait = { ...wait, phase: "data" };
+  const { timeouts, turn } = settings;
+  const { wait, dataWait } = waitsOf(settings);
   const envelope = new Envelope(input);
   const dataCommand: CommandLine = { line: "DATA" };
   let dataReply: SmtpReply | undefined;
@@ -380,9 +379,8 @@ async function sendWithBdat(
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  const dataWait: Wait = { ...wait, phase: "data" };
+  const { timeouts, turn } = settings;
+  const { wait, dataWait } = waitsOf(settings);
   const envelope = new Envelope(input);
 
   // Without pipelining: the envelope first, one command at a time.

@@ -180,6 +180,27 @@ async function connecting<T extends Deno.Conn>(
   }
 }
 
+/**
+ * Starts TLS on an open TCP connection and completes the handshake; `what` names the step in
+ * the error. The TCP connection is closed when TLS cannot even start.
+ */
+async function secure(
+  tcp: Deno.TcpConn,
+  options: TlsConnectOptions,
+  what: string,
+): Promise<DenoConnection> {
+  let tls: Deno.TlsConn;
+  try {
+    tls = await Deno.startTls(tcp, tlsOptions(options));
+  } catch (error) {
+    try {
+      tcp.close();
+    } catch { /* closed */ }
+    throw new SmtpTlsError(`${what} failed: ${describe(error)}`, { cause: error });
+  }
+  return new DenoConnection(tls, await handshake(tls, options.signal));
+}
+
 /** The Deno implementation of {@linkcode Transport}. */
 export const denoTransport: Transport = {
   async connect(options: ConnectOptions): Promise<Connection> {
@@ -208,18 +229,7 @@ export const denoTransport: Transport = {
       );
       return new DenoConnection(tls, await handshake(tls, options.signal));
     }
-    const tcp = await connectTcp(options);
-    let tls: Deno.TlsConn;
-    try {
-      tls = await Deno.startTls(tcp, tlsOptions(options));
-    } catch (error) {
-      try {
-        tcp.close();
-      } catch { /* closed */ }
-      throw new SmtpTlsError(`TLS setup failed: ${describe(error)}`, { cause: error });
-    }
-    const info = await handshake(tls, options.signal);
-    return new DenoConnection(tls, info);
+    return await secure(await connectTcp(options), options, "TLS setup");
   },
 
   async startTls(connection: Connection, options: TlsConnectOptions): Promise<Connection> {
@@ -232,18 +242,7 @@ export const denoTransport: Transport = {
           'use tls: "implicit", or run on Node.js',
       );
     }
-    const tcp = connection.detach();
-    let tls: Deno.TlsConn;
-    try {
-      tls = await Deno.startTls(tcp, tlsOptions(options));
-    } catch (error) {
-      try {
-        tcp.close();
-      } catch { /* closed */ }
-      throw new SmtpTlsError(`STARTTLS upgrade failed: ${describe(error)}`, { cause: error });
-    }
-    const info = await handshake(tls, options.signal);
-    return new DenoConnection(tls, info);
+    return await secure(connection.detach(), options, "STARTTLS upgrade");
   },
 
   hostname(): string | undefined {

@@ -104,7 +104,7 @@ function options(
   extra: Partial<ClientOptions> = {},
 ): ClientOptions & { transcript: TranscriptEvent[] } {
   const transcript: TranscriptEvent[] = [];
-  return {
+  const clientOptions: ClientOptions = {
     hostname: env.hostname,
     port: env.ports[mode],
     tls: mode === "implicit" ? "implicit" : "starttls",
@@ -112,9 +112,12 @@ function options(
     clientName: "client.postie.test",
     timeouts: { greetingMs: 10_000, commandMs: 10_000, dataEndMs: 20_000 },
     onTranscript: (event) => transcript.push(event),
-    transcript,
     ...extra,
   };
+  // Not enumerable: the client refuses fields it does not know, and this one is the test's.
+  return Object.defineProperty(clientOptions, "transcript", { value: transcript }) as
+    & ClientOptions
+    & { transcript: TranscriptEvent[] };
 }
 
 function credentials(mechanisms?: PasswordMechanism[]) {
