@@ -3,7 +3,7 @@
  * send) rather than held, so the sending process's memory stays as flat as without DKIM. The
  * client runs in a child process (`_send_large.ts`) so that its peak RSS is its own; the mock
  * server here receives the message and mailauth verifies it. The peak figures are printed.
- * (`deno task bench` has the same with 500 MB: `--only D-signed --large-mb 500`.)
+ * (`deno task bench --only D-large-signed --dkim-large` does the same with 500 MB.)
  */
 import assert from "node:assert/strict";
 import { MockSmtpServer } from "../../src/testing/mod.ts";
