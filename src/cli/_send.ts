@@ -48,7 +48,7 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
   }
   const base = baseDirectory(io);
   const message = await buildMessage(config, io, local);
-  const { sizes: attachmentSizes } = await checkAttachments(config.attach, base);
+  const attachmentSizes = await checkAttachments(config.attach, base);
 
   // Compose once before anything touches the network: bad input fails here, files are opened.
   const composed = await composeMessage(message, { allow8bit: false });
