@@ -127,19 +127,17 @@ export async function readInput(
 }
 
 /**
- * The `--attach` files with their full paths, each checked (opened and closed again) before
- * anything connects.
+ * Checks the `--attach` files (each opened and closed again) before anything connects.
  *
  * @param specs The `--attach` options.
  * @param base Where relative paths start.
- * @returns The specs with full paths, and each file's size (0 when unknown).
+ * @returns Each file's size (0 when unknown).
  */
 export async function checkAttachments(
   specs: readonly AttachSpec[],
   base: string | undefined,
-): Promise<{ specs: AttachSpec[]; sizes: number[] }> {
+): Promise<number[]> {
   const sizes: number[] = [];
-  const resolved: AttachSpec[] = [];
   for (const spec of specs) {
     const path = resolvePath(spec.path, base);
     let opened;
@@ -152,9 +150,8 @@ export async function checkAttachments(
     }
     await opened.stream.cancel();
     sizes.push(opened.size ?? 0);
-    resolved.push({ ...spec, path });
   }
-  return { specs: resolved, sizes };
+  return sizes;
 }
 
 /**

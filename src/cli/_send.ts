@@ -59,7 +59,7 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
   }
   const base = baseDirectory(io);
   const message = await buildMessage(config, io, local);
-  const { sizes: attachmentSizes } = await checkAttachments(config.attach, base);
+  const attachmentSizes = await checkAttachments(config.attach, base);
   const dkim = config.dkim ? await dkimSigners(config.dkim, base) : undefined;
 
   // Compose once before anything touches the network: bad input fails here, files are opened.

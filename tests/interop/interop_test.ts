@@ -98,7 +98,11 @@ function interop(name: string, fn: () => Promise<void>): void {
   test(`[interop] ${name}`, fn);
 }
 
-/** Options for one of the three ports, with the test CA and a transcript recorder. */
+/**
+ * Options for one of the three ports, with the test CA and a transcript recorder. The recorded
+ * transcript rides along as a property that is not enumerable: the client refuses fields it
+ * does not know.
+ */
 function options(
   mode: keyof InteropEnv["ports"],
   extra: Partial<ClientOptions> = {},
