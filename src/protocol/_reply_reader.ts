@@ -27,16 +27,42 @@ function digit(byte: number | undefined): number {
   return byte !== undefined && byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : -1;
 }
 
-/** Parses `X.Y.Z ` at the start of `text`; class must match the reply code's first digit. */
+/**
+ * Reads 1 to 3 digits of `text` from `from`, then expects `end` (or, when `end` is a space,
+ * the end of the text): returns the number and where it stopped, or -1.
+ */
+function number(text: string, from: number, end: number): [value: number, next: number] | -1 {
+  let value = 0;
+  let i = from;
+  for (; i < text.length && i - from < 4; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    value = value * 10 + d;
+  }
+  const digits = i - from;
+  if (digits < 1 || digits > 3) return -1;
+  if (i < text.length ? text.charCodeAt(i) !== end : end !== 0x20) return -1;
+  return [value, i + 1];
+}
+
+/**
+ * Parses `X.Y.Z ` (or `X.Y.Z` alone) at the start of `text`, X being 2, 4 or 5 and Y and Z
+ * 1 to 3 digits; the class must match the reply code's first digit.
+ */
 export function parseEnhancedStatus(
   text: string,
   code: number,
 ): { status: EnhancedStatus; rest: string } | undefined {
-  const match = /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/.exec(text);
-  if (!match || Number(match[1]) !== Math.floor(code / 100)) return undefined;
+  const cls = text.charCodeAt(0) - 0x30;
+  if ((cls !== 2 && cls !== 4 && cls !== 5) || text.charCodeAt(1) !== 0x2e) return undefined;
+  if (cls !== Math.floor(code / 100)) return undefined;
+  const subject = number(text, 2, 0x2e);
+  if (subject === -1) return undefined;
+  const detail = number(text, subject[1], 0x20);
+  if (detail === -1) return undefined;
   return {
-    status: { class: Number(match[1]), subject: Number(match[2]), detail: Number(match[3]) },
-    rest: text.slice(match[0].length),
+    status: { class: cls, subject: subject[0], detail: detail[0] },
+    rest: text.slice(detail[1]),
   };
 }
 
@@ -91,8 +117,10 @@ export class ReplyReader {
   next(): SmtpReply | undefined {
     const buffer = this.#buffer;
     while (true) {
-      const lineEnd = buffer.subarray(this.#scan, this.#end).indexOf(LF);
-      if (lineEnd === -1) {
+      const end = this.#end;
+      let lf = this.#scan;
+      while (lf < end && buffer[lf] !== LF) lf++;
+      if (lf === end) {
         this.#scan = this.#end;
         if (this.#end - this.#start > this.#limits.maxLineLength) {
           throw new SmtpProtocolError(
@@ -103,7 +131,6 @@ export class ReplyReader {
         if (this.#start === this.#end) this.#start = this.#end = this.#scan = 0;
         return undefined;
       }
-      const lf = this.#scan + lineEnd;
       if (lf + 1 - this.#start > this.#limits.maxLineLength) {
         throw new SmtpProtocolError(
           `Server reply line is longer than ${this.#limits.maxLineLength} bytes`,

@@ -82,83 +82,111 @@ function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
 }
 
-/** A wait in progress: aborted by the shared ticker once `at` has passed. */
-interface Deadline {
-  readonly at: number;
-  readonly timeoutMs: number;
-  readonly controller: AbortController;
+/**
+ * The time limit of one wait in progress, expired by the shared ticker once `at` has passed.
+ * A session keeps one for its reads and one for its writes and reuses them wait after wait.
+ */
+class Deadline {
+  at = 0;
+  timeoutMs = 0;
+  /** True when the whole operation's limit (`total`) comes first. */
+  byTotal = false;
+  /** True once the ticker found it passed (until the next wait reuses it). */
+  expired = false;
+  /** True while a wait uses it. */
+  active = false;
+  readonly onExpire: (deadline: Deadline) => void;
+
+  constructor(onExpire: (deadline: Deadline) => void) {
+    this.onExpire = onExpire;
+  }
 }
 
 /**
  * The deadlines of every wait in progress, checked by one shared timer that runs only while
  * there are any. A timer per wait (`AbortSignal.timeout()`) would live on after its wait until
- * it fired, minutes later: thousands of messages would keep thousands of them in memory.
+ * it fired, minutes later: thousands of messages would keep thousands of them in memory. The
+ * timer checks every {@linkcode TICK_MS}, sooner when a deadline is nearer.
  */
 const deadlines = new Set<Deadline>();
-let ticker: ReturnType<typeof setInterval> | undefined;
+let timer: ReturnType<typeof setTimeout> | undefined;
+/** When the timer fires, on the `performance.now()` clock. */
+let timerDue = Infinity;
 /** How often deadlines are checked: a wait times out at most this much late. */
 const TICK_MS = 20;
 
+function schedule(now: number, nearest: number): void {
+  const due = Math.max(now + 1, Math.min(now + TICK_MS, nearest));
+  timerDue = due;
+  timer = setTimeout(tick, due - now);
+}
+
 function tick(): void {
+  timer = undefined;
+  timerDue = Infinity;
   const now = performance.now();
+  let nearest = Infinity;
   for (const deadline of deadlines) {
-    if (now < deadline.at) continue;
-    deadlines.delete(deadline);
-    deadline.controller.abort(
-      new DOMException(`Timed out after ${deadline.timeoutMs} ms`, "TimeoutError"),
-    );
-  }
-  stopTickerIfIdle();
-}
-
-function stopTickerIfIdle(): void {
-  if (deadlines.size > 0 || ticker === undefined) return;
-  clearInterval(ticker);
-  ticker = undefined;
-}
-
-/** Runs `fn` with a signal that aborts on the caller's signal or after `timeoutMs`. */
-export async function withDeadline<T>(
-  wait: Wait,
-  what: string,
-  fn: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const now = performance.now();
-  const byTotal = wait.total !== undefined && wait.total.at < now + wait.timeoutMs;
-  const deadline: Deadline = {
-    at: byTotal ? wait.total!.at : now + wait.timeoutMs,
-    timeoutMs: wait.timeoutMs,
-    controller: new AbortController(),
-  };
-  deadlines.add(deadline);
-  ticker ??= setInterval(tick, Math.max(1, Math.min(TICK_MS, deadline.at - now)));
-  const timeout = deadline.controller.signal;
-  const signal = wait.signal ? AbortSignal.any([wait.signal, timeout]) : timeout;
-  try {
-    return await fn(signal);
-  } catch (error) {
-    if (wait.signal?.aborted) throw wait.signal.reason;
-    if (isTimeout(error) || (timeout.aborted && error === timeout.reason)) {
-      if (byTotal) {
-        throw new SmtpTimeoutError(
-          `Timed out ${what}: the ${
-            CONNECT_PHASES.has(wait.phase) ? "connection setup" : "send"
-          } took longer than timeouts.totalMs (${wait.total!.ms} ms)`,
-          wait.phase,
-          wait.total!.ms,
-        );
-      }
-      throw new SmtpTimeoutError(
-        `Timed out after ${wait.timeoutMs} ms ${what}`,
-        wait.phase,
-        wait.timeoutMs,
-      );
+    if (now < deadline.at) {
+      if (deadline.at < nearest) nearest = deadline.at;
+      continue;
     }
-    throw error;
-  } finally {
     deadlines.delete(deadline);
-    stopTickerIfIdle();
+    deadline.expired = true;
+    deadline.onExpire(deadline);
   }
+  if (deadlines.size > 0 && timer === undefined) schedule(now, nearest);
+}
+
+/** Starts `deadline` for `wait`. */
+function arm(deadline: Deadline, wait: Wait): void {
+  const now = performance.now();
+  const total = wait.total;
+  const byTotal = total !== undefined && total.at < now + wait.timeoutMs;
+  const at = byTotal ? total.at : now + wait.timeoutMs;
+  deadline.at = at;
+  deadline.timeoutMs = wait.timeoutMs;
+  deadline.byTotal = byTotal;
+  deadline.expired = false;
+  deadline.active = true;
+  deadlines.add(deadline);
+  // The timer due next comes in time, unless this deadline is nearer still.
+  if (timer !== undefined) {
+    if (timerDue <= at) return;
+    clearTimeout(timer);
+  }
+  schedule(now, at);
+}
+
+/** Ends a wait's deadline (`expired` stays as the ticker left it); the last one stops the timer. */
+function disarm(deadline: Deadline): void {
+  deadline.active = false;
+  deadlines.delete(deadline);
+  if (deadlines.size > 0 || timer === undefined) return;
+  clearTimeout(timer);
+  timer = undefined;
+  timerDue = Infinity;
+}
+
+/** Below this many bytes, parts are joined for one write rather than written vectored. */
+const JOIN_BELOW = 16 * 1024;
+
+function size(parts: readonly Uint8Array[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
+}
+
+/** `parts` in one array (the only one, uncopied, when there is one). */
+function join(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const joined = new Uint8Array(size(parts));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }
 
 /** One SMTP conversation over one connection. */
@@ -170,12 +198,61 @@ export class Session {
   #started = performance.now();
   /** Set when a caller's abort closed the connection. */
   #aborted = false;
+  /**
+   * The one signal every read and write of the session carries: it aborts when a wait runs out
+   * of time or a caller aborts, and the connection closes with it. One per session, not one
+   * per wait: after it aborted the session is over.
+   */
+  #stop = new AbortController();
+  #readDeadline: Deadline;
+  #writeDeadline: Deadline;
 
   constructor(connection: Connection, options: SessionOptions) {
     this.#connection = connection;
     this.#limits = options.limits;
     this.#reader = new ReplyReader(options.limits);
     this.#onTranscript = options.onTranscript;
+    const expire = (deadline: Deadline) =>
+      this.#end(new DOMException(`Timed out after ${deadline.timeoutMs} ms`, "TimeoutError"));
+    this.#readDeadline = new Deadline(expire);
+    this.#writeDeadline = new Deadline(expire);
+  }
+
+  /** Aborts every wait of the session with `reason` and closes the connection. */
+  #end(reason: unknown): void {
+    if (!this.#stop.signal.aborted) this.#stop.abort(reason);
+    this.#connection.close();
+  }
+
+  /** Starts a wait's deadline: the session's own one, or a fresh one when that is taken. */
+  #begin(wait: Wait, own: Deadline): Deadline {
+    const deadline = own.active ? new Deadline(own.onExpire) : own;
+    arm(deadline, wait);
+    return deadline;
+  }
+
+  /**
+   * With a caller's signal, the listener that ends the session when it aborts (at once when it
+   * has aborted already); to be removed when the wait is over.
+   */
+  #watch(signal: AbortSignal | undefined): (() => void) | undefined {
+    if (!signal) return undefined;
+    const onAbort = () => {
+      this.#aborted = true;
+      this.#end(signal.reason);
+    };
+    if (signal.aborted) {
+      onAbort();
+      return undefined;
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+    return onAbort;
+  }
+
+  /** Ends a wait started by {@linkcode #begin} and {@linkcode #watch}. */
+  #finish(wait: Wait, deadline: Deadline, onAbort: (() => void) | undefined): void {
+    disarm(deadline);
+    if (onAbort) wait.signal!.removeEventListener("abort", onAbort);
   }
 
   /** The current connection. */
@@ -196,6 +273,11 @@ export class Session {
   /** Writes a note to the transcript. */
   info(line: string, tls?: TlsInfo): void {
     this.#emit("info", line, tls);
+  }
+
+  /** Whether a transcript is kept (so that callers build its lines only then). */
+  get transcribing(): boolean {
+    return this.#onTranscript !== undefined;
   }
 
   /** Writes a command line to the transcript that was sent as part of a larger write. */
@@ -230,16 +312,24 @@ export class Session {
     await this.writeBytes(encoder.encode(text), wait);
   }
 
-  /** Writes raw bytes (message data). */
-  async writeBytes(bytes: Uint8Array, wait: Wait): Promise<void> {
+  /**
+   * Writes raw bytes (message data): one array, or several that go out one after another
+   * (with one vectored write when the connection has it, else joined).
+   */
+  async writeBytes(bytes: Uint8Array | readonly Uint8Array[], wait: Wait): Promise<void> {
+    const deadline = this.#begin(wait, this.#writeDeadline);
+    const onAbort = this.#watch(wait.signal);
     try {
-      await withDeadline(
-        wait,
-        "writing to the server",
-        (signal) => this.#connection.write(bytes, signal),
-      );
+      const connection = this.#connection;
+      const signal = this.#stop.signal;
+      if (bytes instanceof Uint8Array) await connection.write(bytes, signal);
+      else if (connection.writev && bytes.length > 1 && size(bytes) >= JOIN_BELOW) {
+        await connection.writev(bytes, signal);
+      } else await connection.write(join(bytes), signal);
     } catch (error) {
-      throw this.#fail(error, wait);
+      throw this.#fail(error, wait, deadline, "writing to the server");
+    } finally {
+      this.#finish(wait, deadline, onAbort);
     }
   }
 
@@ -264,51 +354,97 @@ export class Session {
 
   /** Reads the next reply. */
   async read(wait: Wait): Promise<SmtpReply> {
+    let reply: SmtpReply | undefined;
     try {
-      let reply = this.#reader.next();
-      if (!reply) {
-        reply = await withDeadline(wait, "waiting for the server's reply", async (signal) => {
-          while (true) {
-            const chunk = await this.#connection.read(signal);
-            if (chunk === null) {
-              throw new SmtpConnectionError(
-                this.#aborted
-                  ? "Connection closed because another send on it was aborted"
-                  : "Connection closed by the server",
-                wait.phase,
-              );
-            }
-            this.#reader.push(chunk);
-            const next = this.#reader.next();
-            if (next) return next;
-          }
-        });
-      }
-      if (this.#onTranscript) {
-        const { code, lines } = reply;
-        const status = reply.enhancedStatus;
-        const prefix = status ? ` ${status.class}.${status.subject}.${status.detail}` : "";
-        lines.forEach((line, i) =>
-          this.#emit(
-            "server",
-            `${code}${i === lines.length - 1 ? " " : "-"}${prefix.slice(1)}${
-              prefix && line ? " " : ""
-            }${line}`.trimEnd(),
-          )
-        );
-      }
-      return reply;
+      reply = this.#reader.next();
     } catch (error) {
       throw this.#fail(error, wait);
     }
+    reply ??= await this.#receive(wait);
+    if (this.#onTranscript) {
+      const { code, lines } = reply;
+      const status = reply.enhancedStatus;
+      const prefix = status ? ` ${status.class}.${status.subject}.${status.detail}` : "";
+      lines.forEach((line, i) =>
+        this.#emit(
+          "server",
+          `${code}${i === lines.length - 1 ? " " : "-"}${prefix.slice(1)}${
+            prefix && line ? " " : ""
+          }${line}`.trimEnd(),
+        )
+      );
+    }
+    return reply;
   }
 
-  /** Closes the connection and turns `error` into the right error for this wait. */
-  #fail(error: unknown, wait: Wait): unknown {
+  /** Reads from the connection until a whole reply has arrived. */
+  async #receive(wait: Wait): Promise<SmtpReply> {
+    const deadline = this.#begin(wait, this.#readDeadline);
+    const onAbort = this.#watch(wait.signal);
+    const signal = this.#stop.signal;
+    try {
+      while (true) {
+        const chunk = await this.#connection.read(signal);
+        if (chunk === null) {
+          // A connection that ends its reads when closed, rather than failing them with the
+          // signal's reason: the session's own end closed it, not the server.
+          if (signal.aborted) throw signal.reason;
+          throw new SmtpConnectionError(
+            this.#aborted
+              ? "Connection closed because another send on it was aborted"
+              : "Connection closed by the server",
+            wait.phase,
+          );
+        }
+        this.#reader.push(chunk);
+        const next = this.#reader.next();
+        if (next) return next;
+      }
+    } catch (error) {
+      throw this.#fail(error, wait, deadline, "waiting for the server's reply");
+    } finally {
+      this.#finish(wait, deadline, onAbort);
+    }
+  }
+
+  /**
+   * Closes the connection and turns `error` into the right error for this wait: the caller's
+   * abort reason, a timeout when its own deadline passed, or a connection error (when the session
+   * ended for another wait: another send's abort, or a timeout of the other direction).
+   */
+  #fail(error: unknown, wait: Wait, deadline?: Deadline, what?: string): unknown {
     this.#connection.close();
-    if (wait.signal?.aborted && error === wait.signal.reason) {
+    if (wait.signal?.aborted) {
       this.#aborted = true;
-      return error;
+      return wait.signal.reason;
+    }
+    const stop = this.#stop.signal;
+    const endedElsewhere = stop.aborted && error === stop.reason;
+    if (deadline && (deadline.expired || (isTimeout(error) && !endedElsewhere))) {
+      if (deadline.byTotal) {
+        return new SmtpTimeoutError(
+          `Timed out ${what}: the ${
+            CONNECT_PHASES.has(wait.phase) ? "connection setup" : "send"
+          } took longer than timeouts.totalMs (${wait.total!.ms} ms)`,
+          wait.phase,
+          wait.total!.ms,
+        );
+      }
+      return new SmtpTimeoutError(
+        `Timed out after ${wait.timeoutMs} ms ${what}`,
+        wait.phase,
+        wait.timeoutMs,
+      );
+    }
+    if (endedElsewhere) {
+      return new SmtpConnectionError(
+        this.#aborted
+          ? "Connection closed because another send on it was aborted"
+          : `Connection closed after another wait on it ended: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        wait.phase,
+      );
     }
     return this.#classify(error, wait);
   }

@@ -101,34 +101,48 @@ const MAX_UNREAD_BDAT = 8;
 const encoder = new TextEncoder();
 
 /**
- * Reads a reply; a 421 (the server is closing the connection) ends the session at once, so
- * that no later pipelined reply is waited for.
+ * The replies of one transaction, in its turn: the first read waits until every earlier
+ * transaction on the connection has read all of its replies; later ones need not ask again.
  */
-async function readReply(
-  session: Session,
-  wait: Wait,
-  command: string,
-  turn: Turn,
-): Promise<SmtpReply> {
-  await turn.ready;
-  const reply = await session.read(wait);
-  if (reply.code === 421) {
-    session.close();
-    throw new SmtpReplyError("Server is closing the connection", wait.phase, command, reply);
-  }
-  return reply;
-}
+class Replies {
+  readonly session: Session;
+  readonly turn: Turn;
+  #ready = false;
 
-async function commandReply(session: Session, command: CommandLine, wait: Wait, turn: Turn) {
-  await session.write([command], wait);
-  return await readReply(session, wait, command.line, turn);
+  constructor(session: Session, turn: Turn) {
+    this.session = session;
+    this.turn = turn;
+  }
+
+  /**
+   * Reads a reply; a 421 (the server is closing the connection) ends the session at once, so
+   * that no later pipelined reply is waited for.
+   */
+  async read(wait: Wait, command: string): Promise<SmtpReply> {
+    if (!this.#ready) {
+      await this.turn.ready;
+      this.#ready = true;
+    }
+    const reply = await this.session.read(wait);
+    if (reply.code === 421) {
+      this.session.close();
+      throw new SmtpReplyError("Server is closing the connection", wait.phase, command, reply);
+    }
+    return reply;
+  }
+
+  /** Writes one command and reads its reply. */
+  async command(command: CommandLine, wait: Wait): Promise<SmtpReply> {
+    await this.session.write([command], wait);
+    return await this.read(wait, command.line);
+  }
 }
 
 function positive(reply: SmtpReply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
 
-/** Collects byte arrays and joins them with one copy. */
+/** Collects byte arrays to write together. */
 class Batch {
   #parts: Uint8Array[] = [];
   length = 0;
@@ -139,19 +153,12 @@ class Batch {
     this.length += bytes.length;
   }
 
-  take(): Uint8Array {
+  /** The arrays collected, uncopied (the session writes them with one vectored write). */
+  take(): Uint8Array[] {
     const parts = this.#parts;
-    const joined = parts.length === 1 ? parts[0]! : new Uint8Array(this.length);
-    if (parts.length > 1) {
-      let offset = 0;
-      for (const part of parts) {
-        joined.set(part, offset);
-        offset += part.length;
-      }
-    }
     this.#parts = [];
     this.length = 0;
-    return joined;
+    return parts;
   }
 }
 
@@ -193,7 +200,7 @@ async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: b
  */
 async function writeTerminator(
   session: Session,
-  bytes: Uint8Array,
+  bytes: Uint8Array | readonly Uint8Array[],
   wait: Wait,
   progress: Progress,
 ): Promise<void> {
@@ -229,8 +236,9 @@ export async function runTransaction(
 ): Promise<TransactionOutcome> {
   const progress = new Progress();
   try {
+    const replies = new Replies(session, settings.turn);
     const send = settings.chunking ? sendWithBdat : sendWithData;
-    return { ok: true, result: await send(session, input, settings, progress) };
+    return { ok: true, result: await send(replies, input, settings, progress) };
   } catch (error) {
     return { ok: false, failure: { stage: progress.stage, error } };
   } finally {
@@ -250,9 +258,12 @@ class Envelope {
 
   constructor(readonly input: TransactionInput) {
     this.mail = { line: commands.mailFrom(input.from, input.mailParams) };
-    this.rcpts = input.to.map((address) => ({
-      line: commands.rcptTo(address, input.rcptParams(address)),
-    }));
+    const to = input.to;
+    this.rcpts = [];
+    for (let i = 0; i < to.length; i++) {
+      const address = to[i]!;
+      this.rcpts.push({ line: commands.rcptTo(address, input.rcptParams(address)) });
+    }
   }
 
   /** The commands to write first: RSET when earlier replies are outstanding, then MAIL. */
@@ -260,26 +271,32 @@ class Envelope {
     return turn.resetFirst ? [{ line: "RSET" }, this.mail] : [this.mail];
   }
 
+  /** The text of {@linkcode opening} and every RCPT, each line ended with CRLF. */
+  openingText(turn: Turn): string {
+    let text = turn.resetFirst ? `RSET\r\n${this.mail.line}\r\n` : `${this.mail.line}\r\n`;
+    for (const rcpt of this.rcpts) text += rcpt.line + "\r\n";
+    return text;
+  }
+
   /** Reads the replies to {@linkcode opening} and to every RCPT. */
-  async readReplies(session: Session, wait: Wait, turn: Turn): Promise<void> {
-    if (turn.resetFirst) await readReply(session, { ...wait, phase: "command" }, "RSET", turn);
-    this.mailReply = await readReply(session, wait, this.mail.line, turn);
-    for (const [i, address] of this.input.to.entries()) {
-      this.record(
-        i,
-        address,
-        await readReply(session, { ...wait, phase: "rcpt" }, this.rcpts[i]!.line, turn),
-      );
+  async readReplies(replies: Replies, wait: Wait, turn: Turn): Promise<void> {
+    if (turn.resetFirst) await replies.read({ ...wait, phase: "command" }, "RSET");
+    this.mailReply = await replies.read(wait, this.mail.line);
+    const to = this.input.to;
+    const rcptWait: Wait = { ...wait, phase: "rcpt" };
+    for (let i = 0; i < to.length; i++) {
+      this.record(i, to[i]!, await replies.read(rcptWait, this.rcpts[i]!.line));
     }
   }
 
   /** Without pipelining: MAIL, then each RCPT, waiting for every reply. */
-  async sendOneByOne(session: Session, wait: Wait, turn: Turn): Promise<void> {
-    this.mailReply = await commandReply(session, this.mail, wait, turn);
+  async sendOneByOne(replies: Replies, wait: Wait): Promise<void> {
+    this.mailReply = await replies.command(this.mail, wait);
     if (!positive(this.mailReply)) return;
-    for (const [i, address] of this.input.to.entries()) {
-      const rcptWait: Wait = { ...wait, phase: "rcpt" };
-      this.record(i, address, await commandReply(session, this.rcpts[i]!, rcptWait, turn));
+    const to = this.input.to;
+    const rcptWait: Wait = { ...wait, phase: "rcpt" };
+    for (let i = 0; i < to.length; i++) {
+      this.record(i, to[i]!, await replies.command(this.rcpts[i]!, rcptWait));
     }
   }
 
@@ -299,6 +316,9 @@ class Envelope {
    * deferred again, so that a server that takes none cannot make the client loop.
    */
   result(reply: SmtpReply): TransactionResult {
+    if (this.deferred.length === 0) {
+      return { accepted: this.accepted, rejected: this.rejected, deferred: this.deferred, reply };
+    }
     const deferred = new Set(this.deferred.map((d) => d.result));
     const rejected = this.rejected.filter((r) => !deferred.has(r));
     return { accepted: this.accepted, rejected, deferred: this.deferred, reply };
@@ -316,21 +336,36 @@ class Envelope {
   }
 }
 
-/** The waits of a transaction: for its commands, and for its data. */
-function waitsOf(settings: TransactionSettings): { wait: Wait; dataWait: Wait } {
-  const { timeouts, signal, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  return { wait, dataWait: { ...wait, phase: "data" } };
+/** Below this size, command lines and data are joined into one array for the write. */
+const JOIN_BELOW = 16 * 1024;
+
+/**
+ * `text` (command lines) and then `parts` (data), ready to write: small, in one array with the
+ * text encoded straight into it; large, the encoded text and the parts as they are (written
+ * with one vectored write, without copying the data).
+ */
+function withCommands(text: string, parts: Uint8Array[], size: number): Uint8Array[] {
+  if (size >= JOIN_BELOW) return [encoder.encode(text), ...parts];
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const out = new Uint8Array(text.length * 3 + size);
+  let offset = encoder.encodeInto(text, out).written;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return [out.subarray(0, offset)];
 }
 
 async function sendWithData(
-  session: Session,
+  replies: Replies,
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, turn } = settings;
-  const { wait, dataWait } = waitsOf(settings);
+  const { session } = replies;
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
+  const dataWait: Wait = { ...wait, phase: "data" };
   const envelope = new Envelope(input);
   const dataCommand: CommandLine = { line: "DATA" };
   let dataReply: SmtpReply | undefined;
@@ -338,40 +373,45 @@ async function sendWithData(
   progress.stage = "envelope";
   if (settings.pipelining) {
     await session.write([...envelope.opening(turn), ...envelope.rcpts, dataCommand], wait);
-    await envelope.readReplies(session, wait, turn);
-    dataReply = await readReply(session, dataWait, "DATA", turn);
+    await envelope.readReplies(replies, wait, turn);
+    dataReply = await replies.read(dataWait, "DATA");
   } else {
-    await envelope.sendOneByOne(session, wait, turn);
+    await envelope.sendOneByOne(replies, wait);
   }
 
   const failure = envelope.failure();
   if (failure) {
     // With pipelining the server may have answered DATA with 354 all the same: end the empty
     // message so that the session is back in a known state.
-    if (dataReply?.code === 354) await commandReply(session, { line: "." }, dataWait, turn);
-    await reset(session, wait, turn);
+    if (dataReply?.code === 354) await replies.command({ line: "." }, dataWait);
+    await reset(replies, wait);
     throw failure;
   }
 
-  dataReply ??= await commandReply(session, dataCommand, dataWait, turn);
+  dataReply ??= await replies.command(dataCommand, dataWait);
   if (dataReply.code !== 354) {
-    await reset(session, wait, turn);
+    await reset(replies, wait);
     throw new SmtpReplyError("Message data refused", "data", "DATA", dataReply);
   }
 
   const data = new DataEncoder(true, input.keepLineEnds);
   const batch = new Batch();
   progress.stage = "data";
-  for await (const chunk of chunksOf(input.body, input.ownsBody)) {
-    batch.add(data.push(chunk));
-    if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
+  if (input.body instanceof Uint8Array) {
+    // In memory: no stream to read, one write (or more, past WRITE_BATCH).
+    batch.add(data.push(input.body));
+  } else {
+    for await (const chunk of chunksOf(input.body, input.ownsBody)) {
+      batch.add(data.push(chunk));
+      if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
+    }
   }
   batch.add(data.finish());
   await writeTerminator(session, batch.take(), dataWait, progress);
   if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
-  if (settings.lmtp) return await lmtpReplies(session, envelope, endWait, turn);
-  const reply = await readReply(session, endWait, ".", turn);
+  if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
+  const reply = await replies.read(endWait, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return envelope.result(reply);
 }
@@ -382,15 +422,14 @@ async function sendWithData(
  * that reply; when none has the message, the send fails as if no RCPT was accepted.
  */
 async function lmtpReplies(
-  session: Session,
+  replies: Replies,
   envelope: Envelope,
   wait: Wait,
-  turn: Turn,
 ): Promise<TransactionResult> {
   const accepted = envelope.accepted.splice(0);
   let last: SmtpReply | undefined;
   for (const recipient of accepted) {
-    const reply = await readReply(session, wait, ".", turn);
+    const reply = await replies.read(wait, ".");
     last = reply;
     const result = { address: recipient.address, reply };
     if (positive(reply)) envelope.accepted.push(result);
@@ -403,63 +442,74 @@ async function lmtpReplies(
 }
 
 async function sendWithBdat(
-  session: Session,
+  replies: Replies,
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
 ): Promise<TransactionResult> {
-  const { timeouts, turn } = settings;
-  const { wait, dataWait } = waitsOf(settings);
+  const { session } = replies;
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
+  const dataWait: Wait = { ...wait, phase: "data" };
+  const lastWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
   const envelope = new Envelope(input);
 
   // Without pipelining: the envelope first, one command at a time.
   let envelopeRead = false;
   if (!settings.pipelining) {
     progress.stage = "envelope";
-    await envelope.sendOneByOne(session, wait, turn);
+    await envelope.sendOneByOne(replies, wait);
     const failure = envelope.failure();
     if (failure) {
-      await reset(session, wait, turn);
+      await reset(replies, wait);
       throw failure;
     }
     envelopeRead = true;
   }
 
   // With pipelining the envelope goes out with the first chunk; replies are read in order.
-  const pending = new Batch();
+  let pending = "";
   if (!envelopeRead) {
-    const opening = [...envelope.opening(turn), ...envelope.rcpts];
-    pending.add(encoder.encode(opening.map((c) => c.line + "\r\n").join("")));
-    for (const command of opening) session.logCommand(command.line);
+    pending = envelope.openingText(turn);
+    if (session.transcribing) {
+      for (const command of [...envelope.opening(turn), ...envelope.rcpts]) {
+        session.logCommand(command.line);
+      }
+    }
   }
   let unread = 0;
   let bdatFailure: { reply: SmtpReply; command: string } | undefined;
 
-  const readEnvelope = async () => {
-    if (envelopeRead) return;
-    envelopeRead = true;
-    await envelope.readReplies(session, wait, turn);
-  };
   const readBdat = async (command: string, last: boolean) => {
-    await readEnvelope();
-    const reply = await readReply(
-      session,
-      last ? { ...dataWait, timeoutMs: timeouts.dataEndMs } : dataWait,
-      command,
-      turn,
-    );
+    if (!envelopeRead) {
+      envelopeRead = true;
+      await envelope.readReplies(replies, wait, turn);
+    }
+    const reply = await replies.read(last ? lastWait : dataWait, command);
     unread--;
     if (!positive(reply) && !bdatFailure) bdatFailure = { reply, command };
     return reply;
   };
-  const sendChunk = async (chunk: Uint8Array, last: boolean) => {
-    const command = commands.bdat(chunk.length, last);
-    session.logCommand(`${command} (${chunk.length} bytes of message data)`);
-    pending.add(encoder.encode(command + "\r\n"));
-    pending.add(chunk);
-    if (last) await writeTerminator(session, pending.take(), dataWait, progress);
-    else await session.writeBytes(pending.take(), dataWait);
+  /** Writes one BDAT chunk (the body collected), after the commands still pending. */
+  const sendChunk = async (last: boolean) => {
+    const size = body.length;
+    const command = commands.bdat(size, last);
+    if (session.transcribing) {
+      session.logCommand(`${command} (${size} bytes of message data)`);
+    }
+    const bytes = withCommands(pending + command + "\r\n", body.take(), size);
+    pending = "";
+    if (last) await writeTerminator(session, bytes, dataWait, progress);
+    else await session.writeBytes(bytes, dataWait);
     unread++;
+  };
+  /** Sends the full chunk collected; true when a reply says to stop. */
+  const sendFull = async (): Promise<boolean> => {
+    await sendChunk(false);
+    while (unread > MAX_UNREAD_BDAT || (unread > 0 && !envelopeRead)) {
+      await readBdat("BDAT", false);
+    }
+    return bdatFailure !== undefined || envelope.failure() !== undefined;
   };
 
   const crlf = new DataEncoder(false, input.keepLineEnds, input.binary);
@@ -467,14 +517,14 @@ async function sendWithBdat(
   let finalReply: SmtpReply | undefined;
   let stopped = false;
   progress.stage = "data";
-  for await (const chunk of chunksOf(input.body, input.ownsBody)) {
-    body.add(crlf.push(chunk));
-    if (body.length >= BDAT_CHUNK) {
-      await sendChunk(body.take(), false);
-      while (unread > MAX_UNREAD_BDAT || (unread > 0 && !envelopeRead)) {
-        await readBdat("BDAT", false);
-      }
-      if (bdatFailure || envelope.failure()) {
+  if (input.body instanceof Uint8Array) {
+    // In memory: no stream to read; small, it goes out with the envelope in one write.
+    body.add(crlf.push(input.body));
+    if (body.length >= BDAT_CHUNK) stopped = await sendFull();
+  } else {
+    for await (const chunk of chunksOf(input.body, input.ownsBody)) {
+      body.add(crlf.push(chunk));
+      if (body.length >= BDAT_CHUNK && await sendFull()) {
         stopped = true;
         break;
       }
@@ -482,7 +532,7 @@ async function sendWithBdat(
   }
   if (!stopped) {
     body.add(crlf.finish());
-    await sendChunk(body.take(), true);
+    await sendChunk(true);
     if (settings.pipelining) turn.writesDone();
     while (unread > 0) {
       finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
@@ -490,16 +540,19 @@ async function sendWithBdat(
   } else {
     while (unread > 0) await readBdat("BDAT", false);
   }
-  await readEnvelope();
+  if (!envelopeRead) {
+    envelopeRead = true;
+    await envelope.readReplies(replies, wait, turn);
+  }
 
   const failure = envelope.failure();
   if (failure) {
     // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
-    await reset(session, wait, turn);
+    await reset(replies, wait);
     throw failure;
   }
   if (bdatFailure || stopped || !finalReply) {
-    await reset(session, wait, turn);
+    await reset(replies, wait);
     const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
     throw new SmtpReplyError("Message refused", "data", command, reply);
   }
@@ -519,15 +572,11 @@ function noRecipientError(
 }
 
 /** RSET after a failed transaction; a failure here closes the session. */
-async function reset(session: Session, wait: Wait, turn: Turn): Promise<void> {
+async function reset(replies: Replies, wait: Wait): Promise<void> {
+  const { session } = replies;
   if (session.closed) return;
   try {
-    const reply = await commandReply(
-      session,
-      { line: "RSET" },
-      { ...wait, phase: "command" },
-      turn,
-    );
+    const reply = await replies.command({ line: "RSET" }, { ...wait, phase: "command" });
     if (!positive(reply)) session.close();
   } catch {
     session.close();

@@ -15,6 +15,8 @@ import type {
 } from "./types.ts";
 
 const READ_BUFFER_SIZE = 64 * 1024;
+/** {@linkcode DenoConnection.writev} joins chunks smaller than this into one write. */
+const JOIN_BELOW = 16 * 1024;
 
 /** Rejects with the signal's reason when it aborts, running `onAbort` first. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void) {
@@ -47,11 +49,21 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A `Deno.Conn` or `Deno.TlsConn` behind the {@linkcode Connection} interface. */
+/**
+ * A `Deno.Conn` or `Deno.TlsConn` behind the {@linkcode Connection} interface. An abort
+ * listener sits on the signal that the calls carry (a session passes the same one every time)
+ * until another signal comes or the connection closes: when it aborts while a call that carries
+ * it is pending, the connection closes (which ends the pending calls) and they reject with the
+ * signal's reason.
+ */
 class DenoConnection implements Connection {
   #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
+  /** The signal with the abort listener on it, and the signals of the pending calls. */
+  #signal: AbortSignal | undefined;
+  #reading: AbortSignal | undefined;
+  #writing: AbortSignal | undefined;
   readonly tls?: TlsInfo;
   readonly localAddress?: string;
 
@@ -69,22 +81,52 @@ class DenoConnection implements Connection {
   /** Hands the underlying connection over to `Deno.startTls`. */
   detach(): Deno.TcpConn {
     this.#closed = true;
+    this.#unlisten();
     return this.#conn as Deno.TcpConn;
   }
 
+  /** Puts the abort listener on `signal` (moving it from the previous one). */
+  #listen(signal: AbortSignal): void {
+    if (signal === this.#signal) return;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = signal;
+    signal.addEventListener("abort", this.#onAbort);
+  }
+
+  #unlisten(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+  }
+
+  #onAbort = (): void => {
+    const signal = this.#signal;
+    if (signal && (this.#reading === signal || this.#writing === signal)) this.close();
+  };
+
   async read(signal?: AbortSignal): Promise<Uint8Array | null> {
     if (this.#closed) return null;
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        throw signal.reason;
+      }
+      this.#listen(signal);
+    }
     let n: number | null;
+    this.#reading = signal;
     try {
-      n = await raceAbort(this.#conn.read(this.#buffer), signal, () => this.close());
+      n = await this.#conn.read(this.#buffer);
     } catch (error) {
-      if (signal?.aborted && error === signal.reason) throw error;
+      if (signal?.aborted) throw signal.reason;
       if (this.#closed) return null;
       this.close();
       throw new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
         cause: error,
       });
+    } finally {
+      this.#reading = undefined;
     }
+    if (signal?.aborted) throw signal.reason;
     if (n === null) {
       this.close();
       return null;
@@ -96,14 +138,23 @@ class DenoConnection implements Connection {
     if (this.#closed) {
       throw new SmtpConnectionError("Cannot write: the connection is closed", "command");
     }
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        throw signal.reason;
+      }
+      this.#listen(signal);
+    }
+    this.#writing = signal;
     try {
       let offset = 0;
       while (offset < data.length) {
         const view = offset === 0 ? data : data.subarray(offset);
-        offset += await raceAbort(this.#conn.write(view), signal, () => this.close());
+        offset += await this.#conn.write(view);
+        if (signal?.aborted) throw signal.reason;
       }
     } catch (error) {
-      if (signal?.aborted && error === signal.reason) throw error;
+      if (signal?.aborted) throw signal.reason;
       this.close();
       throw new SmtpConnectionError(
         `Connection lost while writing: ${describe(error)}`,
@@ -112,12 +163,51 @@ class DenoConnection implements Connection {
           cause: error,
         },
       );
+    } finally {
+      this.#writing = undefined;
     }
+  }
+
+  /**
+   * Writes the chunks in order: small neighbours joined into one write (a command and the
+   * start of the data go out together), large ones as they are, without a copy.
+   */
+  async writev(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    let small: Uint8Array[] = [];
+    let smallBytes = 0;
+    const flush = async () => {
+      if (small.length === 0) return;
+      const joined = small.length === 1 ? small[0]! : new Uint8Array(smallBytes);
+      if (small.length > 1) {
+        let offset = 0;
+        for (const part of small) {
+          joined.set(part, offset);
+          offset += part.length;
+        }
+      }
+      small = [];
+      smallBytes = 0;
+      await this.write(joined, signal);
+    };
+    for (const chunk of chunks) {
+      if (chunk.length < JOIN_BELOW) {
+        small.push(chunk);
+        smallBytes += chunk.length;
+        if (smallBytes < JOIN_BELOW) continue;
+      } else {
+        await flush();
+        await this.write(chunk, signal);
+        continue;
+      }
+      await flush();
+    }
+    await flush();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unlisten();
     try {
       this.#conn.close();
     } catch {

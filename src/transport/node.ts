@@ -29,11 +29,55 @@ import type {
 const MAX_QUEUED_BYTES = 1024 * 1024;
 /** Size of the chunks read from files. */
 const FILE_CHUNK_SIZE = 512 * 1024;
+/** Size of the buffer that a plain TCP socket reads into. */
+const READ_BUFFER_SIZE = 64 * 1024;
 
 /** A pending `read()`: settled by the next chunk, the end of the stream or an error. */
 interface Waiter {
   resolve(chunk: Uint8Array | null): void;
   reject(error: unknown): void;
+  /** The signal the read was given. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * A `write()` whose bytes the socket still holds: settled once the socket's write callbacks
+ * (one per write, in order) have counted up to its own.
+ */
+interface PendingWrite {
+  readonly seq: number;
+  readonly signal: AbortSignal | undefined;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The reads of a plain TCP socket opened with `onread`: Node reads into one buffer and calls
+ * back with the byte count, without the stream machinery (no `push()`, no `data` event, no
+ * `maybeReadMore` tick per read). The bytes go to the connection over the socket, once there
+ * is one; until then they wait here.
+ */
+class ReadRelay {
+  readonly buffer = new Uint8Array(READ_BUFFER_SIZE);
+  #connection: NodeConnection | undefined;
+  #early: Uint8Array[] = [];
+
+  /** Node's callback: `false` stops reading until `socket.resume()`. */
+  readonly callback = (nread: number, buffer: Uint8Array): boolean => {
+    const bytes = buffer.slice(0, nread);
+    if (this.#connection) return this.#connection.receive(bytes);
+    this.#early.push(bytes);
+    return true;
+  };
+
+  /** Sends the bytes to `connection` from now on (none when undefined). */
+  attach(connection: NodeConnection | undefined): void {
+    this.#connection = connection;
+    if (!connection) return;
+    for (const bytes of this.#early.splice(0)) connection.receive(bytes);
+  }
 }
 
 function describe(error: unknown): string {
@@ -75,7 +119,17 @@ function withAbort<T>(
   });
 }
 
-/** A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface. */
+/**
+ * A `net.Socket` or `tls.TLSSocket` behind the pull-style {@linkcode Connection} interface.
+ *
+ * One set of socket listeners per connection, not per call: data (or the socket's `onread`
+ * callback, for plain TCP sockets the transport opened), end, error and close are listened to
+ * from the start, every write shares one callback, and an abort listener sits on
+ * the signal that the calls carry (a session passes the same one every time) until another
+ * signal comes or the connection closes. A write that the socket hands to the kernel at once
+ * (the common case: `write()` returns true with nothing left buffered) resolves without
+ * waiting for anything.
+ */
 export class NodeConnection implements Connection {
   #socket: Socket;
   #queue: Uint8Array[] = [];
@@ -85,17 +139,36 @@ export class NodeConnection implements Connection {
   #error: unknown;
   #waiter: Waiter | undefined;
   #closed = false;
+  /** Writes handed to the socket, and write callbacks received: both count up. */
+  #issued = 0;
+  #flushed = 0;
+  #writes: PendingWrite[] = [];
+  /** The signal with the abort listener on it. */
+  #signal: AbortSignal | undefined;
+  /** Set when the socket reads with `onread` (no `data` events). */
+  #relay: ReadRelay | undefined;
   readonly tls?: TlsInfo;
   readonly localAddress?: string;
 
-  constructor(socket: Socket, tls?: TlsInfo) {
+  /**
+   * @param socket The connected socket.
+   * @param tls Its TLS session, when secured.
+   * @param relay Where the socket's `onread` callback delivers (plain TCP sockets opened by
+   *   the transport); without it, `data` events are listened to.
+   */
+  constructor(socket: Socket, tls?: TlsInfo, relay?: ReadRelay) {
     this.#socket = socket;
     if (tls) this.tls = tls;
     if (socket.localAddress) this.localAddress = socket.localAddress;
-    socket.on("data", this.#onData);
+    if (relay) {
+      this.#relay = relay;
+      relay.attach(this);
+    } else {
+      socket.on("data", this.#onData);
+    }
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
-    socket.on("close", this.#onEnd);
+    socket.on("close", this.#onClose);
   }
 
   get closed(): boolean {
@@ -104,20 +177,28 @@ export class NodeConnection implements Connection {
 
   #onData = (chunk: Uint8Array): void => {
     // A plain Uint8Array view: Buffer's slice() shares memory, which callers do not expect.
-    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!this.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
+      this.#socket.pause();
+    }
+  };
+
+  /**
+   * Takes bytes that arrived: to the pending read, or into the queue. Returns false when the
+   * queue holds too much: the socket must stop reading until {@linkcode read} resumes it.
+   */
+  receive(bytes: Uint8Array): boolean {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
       waiter.resolve(bytes);
-      return;
+      return true;
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    if (this.#queuedBytes > MAX_QUEUED_BYTES && !this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-  };
+    if (this.#queuedBytes <= MAX_QUEUED_BYTES) return true;
+    this.#paused = true;
+    return false;
+  }
 
   #onEnd = (): void => {
     this.#ended = true;
@@ -131,13 +212,76 @@ export class NodeConnection implements Connection {
     }
   };
 
+  #onClose = (): void => {
+    this.#failWrites(this.#error ?? new Error("the connection was closed"));
+    this.#onEnd();
+  };
+
   #onError = (error: unknown): void => {
     if (this.#closed) return;
     this.#error ??= error;
+    this.#failWrites(error);
     const waiter = this.#waiter;
     if (!waiter) return;
     this.#waiter = undefined;
     waiter.reject(this.#takeError());
+  };
+
+  /** The socket's callback for every write, in order; an error fails every pending write. */
+  #onWritten = (error?: Error | null): void => {
+    this.#flushed++;
+    if (error) {
+      this.#failWrites(error);
+      return;
+    }
+    const writes = this.#writes;
+    while (writes.length > 0 && writes[0]!.seq <= this.#flushed) writes.shift()!.resolve();
+  };
+
+  #failWrites(cause: unknown): void {
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    this.#writes = [];
+    for (const write of writes) {
+      write.reject(
+        new SmtpConnectionError(`Connection lost while writing: ${describe(cause)}`, "command", {
+          cause,
+        }),
+      );
+    }
+  }
+
+  /** Puts the abort listener on `signal` (moving it from the previous one). */
+  #listen(signal: AbortSignal): void {
+    if (signal === this.#signal) return;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = signal;
+    signal.addEventListener("abort", this.#onAbort);
+  }
+
+  #unlisten(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+  }
+
+  /** The listened signal aborted: the calls that carry it reject with its reason, and close. */
+  #onAbort = (): void => {
+    const signal = this.#signal;
+    if (!signal) return;
+    let hit = false;
+    const waiter = this.#waiter;
+    if (waiter?.signal === signal) {
+      this.#waiter = undefined;
+      waiter.reject(signal.reason);
+      hit = true;
+    }
+    if (this.#writes.some((write) => write.signal === signal)) {
+      const writes = this.#writes;
+      this.#writes = writes.filter((write) => write.signal !== signal);
+      for (const write of writes) if (write.signal === signal) write.reject(signal.reason);
+      hit = true;
+    }
+    if (hit) this.close();
   };
 
   /** Turns the stored socket error into the error a read reports, and closes. */
@@ -159,10 +303,12 @@ export class NodeConnection implements Connection {
       throw new TypeError("Cannot start TLS: a read is pending on the connection");
     }
     const socket = this.#socket;
-    socket.off("data", this.#onData);
+    if (this.#relay) this.#relay.attach(undefined);
+    else socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
     socket.off("error", this.#onError);
-    socket.off("close", this.#onEnd);
+    socket.off("close", this.#onClose);
+    this.#unlisten();
     const unread = this.#queuedBytes;
     this.#closed = true;
     this.#queue = [];
@@ -206,53 +352,72 @@ export class NodeConnection implements Connection {
     if (this.#waiter) {
       return Promise.reject(new TypeError("Cannot read: another read is pending"));
     }
-    return withAbort<Uint8Array | null>(signal, () => this.close(), (resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.#waiter = waiter;
-      return () => {
-        if (this.#waiter === waiter) this.#waiter = undefined;
-      };
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
+      }
+      this.#listen(signal);
+    }
+    return new Promise<Uint8Array | null>((resolve, reject) => {
+      this.#waiter = { resolve, reject, signal };
     });
   }
 
   write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || !socket.writable) {
       return Promise.reject(
         new SmtpConnectionError("Cannot write: the connection is closed", "command"),
       );
     }
-    const socket = this.#socket;
-    return withAbort<void>(signal, () => this.close(), (resolve, reject) => {
-      let written = false;
-      let drained = true;
-      const fail = (error: unknown) =>
-        reject(
-          new SmtpConnectionError(`Connection lost while writing: ${describe(error)}`, "command", {
-            cause: error,
-          }),
-        );
-      const done = () => {
-        if (written && drained) resolve();
-      };
-      const onDrain = () => {
-        drained = true;
-        done();
-      };
-      const onClose = () => fail(this.#error ?? new Error("the connection was closed"));
-      socket.once("close", onClose);
-      const flushed = socket.write(data, (error) => {
-        if (error) return fail(error);
-        written = true;
-        done();
-      });
-      if (!flushed) {
-        drained = false;
-        socket.once("drain", onDrain);
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
       }
-      return () => {
-        socket.off("close", onClose);
-        socket.off("drain", onDrain);
-      };
+      this.#listen(signal);
+    }
+    const seq = ++this.#issued;
+    socket.write(data, this.#onWritten);
+    return this.#handedOver(socket) ? RESOLVED : this.#pending(seq, signal);
+  }
+
+  writev(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    if (chunks.length === 1) return this.write(chunks[0]!, signal);
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed || !socket.writable) {
+      return Promise.reject(
+        new SmtpConnectionError("Cannot write: the connection is closed", "command"),
+      );
+    }
+    if (signal) {
+      if (signal.aborted) {
+        this.close();
+        return Promise.reject(signal.reason);
+      }
+      this.#listen(signal);
+    }
+    // Corked, the chunks go out together in one writev() when uncorked.
+    socket.cork();
+    for (const chunk of chunks) socket.write(chunk, this.#onWritten);
+    this.#issued += chunks.length;
+    socket.uncork();
+    return this.#handedOver(socket) ? RESOLVED : this.#pending(this.#issued, signal);
+  }
+
+  /**
+   * Whether everything written so far was handed to the kernel: the socket holds nothing back
+   * and no write failed (a failed write is reported to the write callbacks).
+   */
+  #handedOver(socket: Socket): boolean {
+    return socket.writableLength === 0 && socket.errored === null && !socket.destroyed;
+  }
+
+  /** A write that waits for the socket's callback number `seq`. */
+  #pending(seq: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#writes.push({ seq, signal, resolve, reject });
     });
   }
 
@@ -261,7 +426,9 @@ export class NodeConnection implements Connection {
     this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#unlisten();
     this.#socket.destroy();
+    this.#failWrites(new Error("the connection was closed"));
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
@@ -270,13 +437,15 @@ export class NodeConnection implements Connection {
   }
 }
 
-function connectTcp(options: ConnectOptions): Promise<Socket> {
+/** Opens a TCP connection that reads with `onread`, through `relay`. */
+function connectTcp(options: ConnectOptions, relay: ReadRelay): Promise<Socket> {
   const { hostname, port, signal } = options;
   let socket: Socket | undefined;
   return withAbort<Socket>(signal, () => socket?.destroy(), (resolve, reject) => {
-    const tcp = options.path !== undefined
-      ? netConnect({ path: options.path })
-      : netConnect({ host: hostname, port });
+    const tcp = netConnect({
+      ...(options.path !== undefined ? { path: options.path } : { host: hostname, port }),
+      onread: { buffer: relay.buffer, callback: relay.callback },
+    });
     socket = tcp;
     const onConnect = () => {
       tcp.setNoDelay(true);
@@ -399,11 +568,13 @@ function secure(socket: Socket, options: TlsConnectOptions): Promise<NodeConnect
 /** The Node.js implementation of {@linkcode Transport}. */
 export const nodeTransport: Transport = {
   async connect(options: ConnectOptions): Promise<Connection> {
-    return new NodeConnection(await connectTcp(options));
+    const relay = new ReadRelay();
+    return new NodeConnection(await connectTcp(options, relay), undefined, relay);
   },
 
   async connectTls(options: ConnectOptions & TlsConnectOptions): Promise<Connection> {
-    const socket = await connectTcp(options);
+    // The TLS socket reads from the TCP socket's handle itself: nothing reaches the relay.
+    const socket = await connectTcp(options, new ReadRelay());
     return await secure(socket, options);
   },
 

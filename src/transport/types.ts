@@ -57,6 +57,12 @@ export interface Connection {
    * with the signal's reason.
    */
   write(data: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * Writes `chunks` one after another, as {@linkcode write} would write them joined, without
+   * joining them (one vectored write where the runtime has it). Optional: without it, callers
+   * join the chunks and call {@linkcode write}.
+   */
+  writev?(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void>;
   /** Closes the connection now. Idempotent; pending reads and writes reject or end. */
   close(): void;
   /** True once `close()` was called or the peer ended the stream. */

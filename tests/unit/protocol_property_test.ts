@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ReplyReader } from "../../src/protocol/_reply_reader.ts";
+import { parseEnhancedStatus, ReplyReader } from "../../src/protocol/_reply_reader.ts";
 import { Capabilities } from "../../src/protocol/capabilities.ts";
 import { DataEncoder } from "../../src/protocol/_dot_stuff.ts";
 import * as commands from "../../src/protocol/_commands.ts";
@@ -170,5 +170,24 @@ test("commands: no argument can smuggle a line break into a command", () => {
         }
       }
     }),
+  );
+});
+
+test("parseEnhancedStatus reads exactly what the RFC 3463 pattern matches", () => {
+  // The model: the pattern the parser replaced, `class.subject.detail` then a space or the end.
+  const model = (text: string, code: number) => {
+    const match = /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/.exec(text);
+    if (!match || Number(match[1]) !== Math.floor(code / 100)) return undefined;
+    const status = { class: Number(match[1]), subject: Number(match[2]), detail: Number(match[3]) };
+    return { status, rest: text.slice(match[0].length) };
+  };
+  const pieces = fc.constantFrom("2", "4", "5", "0", "9", "12", "123", "1234", ".", " ", "x", "\t");
+  fc.assert(
+    fc.property(
+      fc.array(pieces, { maxLength: 12 }).map((parts) => parts.join("")),
+      fc.constantFrom(250, 354, 451, 550),
+      (text, code) => assert.deepEqual(parseEnhancedStatus(text, code), model(text, code)),
+    ),
+    { numRuns: 20_000 },
   );
 });
