@@ -8,6 +8,7 @@
  * - Every wait has a timeout and honours an `AbortSignal`; every socket is closed on every path.
  * - {@linkcode SmtpPool}: a bounded set of reused, pipelined connections with a queue, a rate
  *   limit and retries of transient failures.
+ * - DKIM signing with RSA and Ed25519 (option `dkim`; raw messages: `@postie/smtp/dkim`).
  *
  * @example Send a message
  * ```ts
@@ -50,9 +51,76 @@ export {
   type ComposeOptions,
   type CustomHeaders,
   type Message,
+  type MessageEnvelope,
 } from "./src/mime/mod.ts";
-export * from "./src/errors.ts";
-export type * from "./src/types.ts";
-export type * from "./src/options.ts";
-export * from "./src/auth/mod.ts";
-export type * from "./src/transport/types.ts";
+export {
+  formatReply,
+  PoolQueueFullError,
+  SmtpAuthError,
+  SmtpConnectionError,
+  SmtpError,
+  type SmtpErrorOptions,
+  type SmtpPhase,
+  SmtpProtocolError,
+  SmtpRecipientsError,
+  SmtpReplyError,
+  SmtpTimeoutError,
+  SmtpTlsError,
+  SmtpUnsupportedError,
+} from "./src/errors.ts";
+export type {
+  EnhancedStatus,
+  Envelope,
+  RawMessage,
+  RecipientResult,
+  SendResult,
+  SmtpReply,
+} from "./src/types.ts";
+export type {
+  ClientOptions,
+  DsnOptions,
+  ReplyLimits,
+  SendOptions,
+  Timeouts,
+  TlsMode,
+  TlsOptions,
+  TranscriptEvent,
+} from "./src/options.ts";
+export {
+  type AccessTokenProvider,
+  type AuthContext,
+  type AuthConversation,
+  authenticate,
+  type AuthOptions,
+  cramMd5,
+  DEFAULT_PASSWORD_MECHANISMS,
+  digestMd5,
+  type DigestMd5Options,
+  login,
+  oauthBearer,
+  type PasswordAuth,
+  type PasswordMechanism,
+  plain,
+  type SaslAuth,
+  type SaslMechanism,
+  type ScramOptions,
+  scramSha256,
+  type TokenAuth,
+  xoauth2,
+} from "./src/auth/mod.ts";
+export type {
+  Connection,
+  ConnectOptions,
+  FileOpener,
+  OpenedFile,
+  TlsConnectOptions,
+  TlsInfo,
+  Transport,
+} from "./src/transport/types.ts";
+export type {
+  DkimAlgorithm,
+  DkimCanonicalization,
+  DkimOptions,
+  DkimSigner,
+  WebCryptoKey,
+} from "./src/dkim/types.ts";

@@ -29,6 +29,12 @@ export interface ClientArgs {
   readonly warmup: number;
   /** A file to attach to each timed message. */
   readonly attachment: string | undefined;
+  /** Sign every message with DKIM: postie with this algorithm, nodemailer always with RSA. */
+  readonly dkim: "rsa" | "ed25519" | undefined;
+  /** The PEM key of `dkim`'s algorithm (postie). */
+  readonly dkimKey: string | undefined;
+  /** The PEM RSA key (nodemailer, which signs with RSA only). */
+  readonly dkimRsaKey: string | undefined;
 }
 
 /** Parses the flags that `scripts/bench.ts` passes. */
@@ -47,6 +53,9 @@ export function clientArgs(): ClientArgs {
       order: { type: "string", default: "sequential" },
       warmup: { type: "string", default: "0" },
       attachment: { type: "string" },
+      dkim: { type: "string" },
+      "dkim-key": { type: "string" },
+      "dkim-rsa-key": { type: "string" },
     },
   });
   return {
@@ -61,8 +70,15 @@ export function clientArgs(): ClientArgs {
     order: values.order === "queued" ? "queued" : "sequential",
     warmup: Number(values.warmup),
     attachment: values.attachment,
+    dkim: values.dkim === "rsa" || values.dkim === "ed25519" ? values.dkim : undefined,
+    dkimKey: values["dkim-key"],
+    dkimRsaKey: values["dkim-rsa-key"],
   };
 }
+
+/** The signing domain and selector of the DKIM scenarios. */
+export const DKIM_DOMAIN = "example.com";
+export const DKIM_SELECTOR = "bench";
 
 /** The same small message for both clients, in nodemailer's (and postie's) field names. */
 export function benchMessage(n: number, recipients: number) {

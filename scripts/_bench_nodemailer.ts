@@ -16,6 +16,8 @@ import {
   attachmentMessage,
   benchMessage,
   clientArgs,
+  DKIM_DOMAIN,
+  DKIM_SELECTOR,
   drain,
   measure,
   report,
@@ -55,6 +57,16 @@ const transport = nodemailer.createTransport({
   maxMessages: Infinity,
   ...(args.ca ? { tls: { ca: [readFileSync(args.ca, "utf8")] } } : {}),
   ...(args.auth ? { auth: { user: "bench", pass: "secret" } } : {}),
+  // nodemailer signs with RSA only: the RSA key, whichever algorithm postie uses.
+  ...(args.dkim
+    ? {
+      dkim: {
+        domainName: DKIM_DOMAIN,
+        keySelector: DKIM_SELECTOR,
+        privateKey: readFileSync(args.dkimRsaKey!, "utf8"),
+      },
+    }
+    : {}),
 });
 
 function make(n: number, timed: boolean) {

@@ -15,6 +15,8 @@ import {
   attachmentMessage,
   benchMessage,
   clientArgs,
+  DKIM_DOMAIN,
+  DKIM_SELECTOR,
   drain,
   measure,
   report,
@@ -57,6 +59,15 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
     clientName: "bench.example.com",
     ...(args.ca ? { tlsOptions: { caCerts: [readFileSync(args.ca, "utf8")] } } : {}),
     ...(args.auth ? { auth: { username: "bench", password: "secret" } } : {}),
+    ...(args.dkim
+      ? {
+        dkim: {
+          domain: DKIM_DOMAIN,
+          selector: DKIM_SELECTOR,
+          privateKey: readFileSync(args.dkimKey!, "utf8"),
+        },
+      }
+      : {}),
   };
 
   /** The message number `n`; the timed messages of scenario D carry the attachment. */

@@ -49,7 +49,8 @@ let open = 0;
 let cpuSince = process.cpuUsage();
 
 const CRLF_DOT_CRLF = Buffer.from("\r\n.\r\n");
-const MAX_SIZE = 100 * 1024 * 1024;
+/** The SIZE announced: room for D-large's 500 MB attachment in base64 (postie declares SIZE). */
+const MAX_SIZE = 2 * 1024 * 1024 * 1024;
 
 /** One client connection: a line parser, a DATA/BDAT byte sink and an ordered reply writer. */
 class Session {

@@ -5,9 +5,9 @@
  * minimal client that shows how near the wire one gets.
  *
  *     deno run -A scripts/bench.ts [--smoke] [--runs 5] [--messages 2000]
- *       [--latency-messages 500] [--attachment-mb 50] [--large-mb 500] [--only A,E2,...]
- *       [--nodemailer-runtime node|deno] [--sink-runtime node|deno] [--raw-runtime node|deno]
- *       [--json results.json]
+ *       [--latency-messages 500] [--attachment-mb 50] [--large-mb 500] [--dkim-large]
+ *       [--only A,E2,...] [--nodemailer-runtime node|deno] [--sink-runtime node|deno]
+ *       [--raw-runtime node|deno] [--json results.json]
  *
  * Processes per run: the sink (`_bench_sink.ts`, under Node when available, so that it never
  * competes with the client's runtime for the same optimisations), and one client:
@@ -18,6 +18,10 @@
  * timed window starts. The client measures wall time, its own CPU time (`process.cpuUsage()`)
  * and its peak RSS (the kernel's high-water mark, reset at the window's start); the sink counts
  * messages, bytes and read events (reads per message approximate round trips).
+ *
+ * DKIM rows (S-rsa, S-ed25519, D-signed): postie signs with RSA-2048 or Ed25519, nodemailer with
+ * the same RSA-2048 key in both (it has no Ed25519). `--dkim-large` adds D-large-signed, the
+ * `--large-mb` attachment signed (nodemailer holds the whole message in memory to sign it).
  *
  * @module
  */
@@ -33,6 +37,7 @@ const { values: flags } = parseArgs({
     "latency-messages": { type: "string" },
     "attachment-mb": { type: "string" },
     "large-mb": { type: "string" },
+    "dkim-large": { type: "boolean", default: false },
     only: { type: "string" },
     "nodemailer-runtime": { type: "string" },
     "sink-runtime": { type: "string" },
@@ -45,7 +50,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(
     "Usage: deno task bench [--smoke] [--runs N] [--messages N] [--latency-messages N]\n" +
-      "  [--attachment-mb N] [--large-mb N (0: no D-large)] [--only A,B,...] [--nodemailer-runtime node|deno]\n" +
+      "  [--attachment-mb N] [--large-mb N (0: no D-large)] [--dkim-large (D-large signed)]\n" +
+      "  [--only A,B,...] [--nodemailer-runtime node|deno]\n" +
       "  [--sink-runtime node|deno] [--raw-runtime node|deno] [--json FILE]",
   );
   Deno.exit(0);
@@ -106,8 +112,19 @@ const tlsFlags = (mode: string) => [
 ];
 const caFlag = `--ca=${new URL("ca.pem", certs).pathname}`;
 
-function scenarios(attachment: string, large: string | undefined): Scenario[] {
+/** The PEM files of the DKIM rows. */
+interface DkimKeys {
+  readonly rsa: string;
+  readonly ed25519: string;
+}
+
+function scenarios(attachment: string, large: string | undefined, keys: DkimKeys): Scenario[] {
   const small = [`--messages=${messages}`, `--warmup=${warmup(messages)}`];
+  const sign = (algorithm: "rsa" | "ed25519") => [
+    `--dkim=${algorithm}`,
+    `--dkim-key=${keys[algorithm]}`,
+    `--dkim-rsa-key=${keys.rsa}`,
+  ];
   const slow = [`--messages=${latencyMessages}`, `--warmup=${Math.min(20, latencyMessages)}`];
   return [
     {
@@ -135,6 +152,20 @@ function scenarios(attachment: string, large: string | undefined): Scenario[] {
       client: [...small],
       messages,
       raw: true,
+      unit: "msgs/s",
+    },
+    {
+      id: "S-rsa",
+      title: "A, every message DKIM-signed with RSA-2048 (both)",
+      client: [...small, ...sign("rsa")],
+      messages,
+      unit: "msgs/s",
+    },
+    {
+      id: "S-ed25519",
+      title: "A, DKIM-signed: postie with Ed25519, nodemailer with RSA-2048",
+      client: [...small, ...sign("ed25519")],
+      messages,
       unit: "msgs/s",
     },
     {
@@ -172,6 +203,26 @@ function scenarios(attachment: string, large: string | undefined): Scenario[] {
       unit: "MB/s",
       megabytes: attachmentMb,
     },
+    {
+      id: "D-signed",
+      title: `D, DKIM-signed with RSA-2048 (postie reads the file twice, nodemailer holds it)`,
+      client: [`--messages=1`, `--warmup=1`, `--attachment=${attachment}`, ...sign("rsa")],
+      messages: 1,
+      target: { rssGrowthMb: 32 },
+      unit: "MB/s",
+      megabytes: attachmentMb,
+    },
+    ...(large && flags["dkim-large"]
+      ? [{
+        id: "D-large-signed",
+        title: `D-signed with a ${largeMb} MB attachment: memory must not grow with size`,
+        client: [`--messages=1`, `--warmup=1`, `--attachment=${large}`, ...sign("rsa")],
+        messages: 1,
+        target: { rssGrowthMb: 32 },
+        unit: "MB/s" as const,
+        megabytes: largeMb,
+      }]
+      : []),
     ...(large
       ? [{
         id: "D-large",
@@ -545,6 +596,35 @@ function verdict(
   return notes.join("; ");
 }
 
+/** Writes an RSA-2048 and an Ed25519 key (PKCS#8 PEM, made with Web Crypto) into `dir`. */
+async function dkimKeys(dir: string): Promise<DkimKeys> {
+  const write = async (name: string, pair: CryptoKeyPair) => {
+    const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+    const base64 = btoa(String.fromCharCode(...der)).replace(/.{64}/g, "$&\n");
+    const path = `${dir}/${name}.pem`;
+    await Deno.writeTextFile(
+      path,
+      `-----BEGIN PRIVATE KEY-----\n${base64}\n-----END PRIVATE KEY-----\n`,
+    );
+    return path;
+  };
+  const rsa = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  const ed = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+  return {
+    rsa: await write("dkim-rsa", rsa),
+    ed25519: await write("dkim-ed25519", ed as CryptoKeyPair),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "postie_bench_" });
   try {
@@ -556,7 +636,7 @@ async function main(): Promise<void> {
     }
     await Deno.writeFile(attachment, data);
     let large: string | undefined;
-    if (largeMb > 0 && (!only || only.has("D-large"))) {
+    if (largeMb > 0 && (!only || only.has("D-large") || only.has("D-large-signed"))) {
       // Written a megabyte at a time: the benchmark itself must not hold it in memory.
       large = `${dir}/large.bin`;
       using file = await Deno.open(large, { write: true, create: true });
@@ -568,7 +648,8 @@ async function main(): Promise<void> {
         }
       }
     }
-    const chosen = scenarios(attachment, large).filter((s) => !only || only.has(s.id));
+    const keys = await dkimKeys(dir);
+    const chosen = scenarios(attachment, large, keys).filter((s) => !only || only.has(s.id));
     console.log(
       `postie under deno ${Deno.version.deno}` +
         `${launch["postie-node"] ? " and under node (npm build)" : ""}; ` +

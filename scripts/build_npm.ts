@@ -3,7 +3,8 @@
  * tests (`tests/node/`) against it.
  *
  * 1. Installs the build and test dependencies once into `npm/.deps/` (npm `@types/node`,
- *    `smtp-server`, `mailparser`, `typescript`), reinstalling only when their list changes.
+ *    `smtp-server`, `mailparser`, `mailauth`, `typescript`), reinstalling only when their list
+ *    changes.
  * 2. Copies `mod.ts` and `src/**` into a staging folder, rewriting relative `.ts` import
  *    specifiers to `.js` and the Deno-only files of {@linkcode NODE_FILES} to their Node
  *    counterparts (`transport/default.ts` to `transport/default_node.ts`, the only difference
@@ -138,6 +139,7 @@ function installDependencies(config: DenoConfig): void {
       description: "Build and test dependencies of the npm package (written by build_npm.ts)",
       dependencies: {
         "@types/node": "^20.0.0",
+        "mailauth": npmVersion(config, "mailauth", "^7.1.0"),
         "mailparser": npmVersion(config, "mailparser", "^3.7.0"),
         "smtp-server": npmVersion(config, "smtp-server", "^3.13.0"),
         "typescript": "^5.9.0",
@@ -171,7 +173,10 @@ function installDependencies(config: DenoConfig): void {
     Deno.removeSync(manifestPath);
     fail(`npm install in ${relative(ROOT, DEPS)} failed (${result.error ?? result.status})`);
   }
-  step("installed @types/node, smtp-server, mailparser, typescript into npm/.deps", since);
+  step(
+    "installed @types/node, smtp-server, mailparser, mailauth, typescript into npm/.deps",
+    since,
+  );
 }
 
 /** The files that the package is built from: every export target, and what they import. */

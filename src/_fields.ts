@@ -88,7 +88,11 @@ export const CLIENT_FIELDS: readonly string[] = [
   "chunking",
   "onTranscript",
   "transport",
+  "proxy",
+  "path",
+  "protocol",
   "limits",
+  "dkim",
 ];
 
 /** The fields `SmtpPool` adds to `ClientOptions`. */

@@ -9,6 +9,7 @@
  */
 
 import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
+import { signersOf } from "./dkim/_signer.ts";
 import { type Failure, mayRetry, reportedError } from "./delivery.ts";
 import {
   describeRecipients,
@@ -20,7 +21,7 @@ import { mailCommands } from "./mail_parameters.ts";
 import type { Message } from "./mime/mod.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import { Outgoing, type PreparedMessage } from "./outgoing.ts";
-import type { Capabilities } from "./protocol/_capabilities.ts";
+import type { Capabilities } from "./protocol/capabilities.ts";
 import { type Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
 import { runTransaction, type TransactionOutcome, type Turn } from "./protocol/_transaction.ts";
 import { abortable, TurnScheduler } from "./scheduler.ts";
@@ -29,7 +30,7 @@ import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
-export { Capabilities, type ServerLimits } from "./protocol/_capabilities.ts";
+export { Capabilities, type ServerLimits } from "./protocol/capabilities.ts";
 export { checkSendOptions } from "./client_options.ts";
 
 /** How many times the client itself sends a message again after it was not sent. */
@@ -60,13 +61,24 @@ export function finishSend(result: SendResult, options: SendOptions): SendResult
 /**
  * One attempt to send `outgoing` over `client` (one transaction per batch of recipients, until
  * every recipient is settled or one fails), without the client's own retry: for
- * {@linkcode SmtpPool}, which retries by the same rules on another connection.
+ * {@linkcode SmtpPool}, which retries by the same rules on another connection. A result that
+ * `rejectOnPartialFailure` refuses rejects with its {@linkcode SmtpRecipientsError}.
  */
 export let attemptSend: (
   client: SmtpClient,
   outgoing: Outgoing,
   options: SendOptions,
 ) => Promise<AttemptOutcome>;
+
+/**
+ * {@linkcode SmtpClient.send} of a message checked already (for {@linkcode sendMail}, which
+ * checks it before it connects): every attempt, the client's retry included.
+ */
+export let deliverSend: (
+  client: SmtpClient,
+  outgoing: Outgoing,
+  options: SendOptions,
+) => Promise<SendResult>;
 
 /**
  * An SMTP client connection. Connect with {@linkcode SmtpClient.connect}, send any number of
@@ -105,8 +117,12 @@ export class SmtpClient implements AsyncDisposable {
   #transactions = 0;
 
   static {
-    attemptSend = (client, outgoing, options) =>
-      client.#sendAll(outgoing, options, totalDeadline(client.#options.timeouts.totalMs));
+    attemptSend = async (client, outgoing, options) => {
+      const total = totalDeadline(client.#options.timeouts.totalMs);
+      const outcome = await client.#sendAll(outgoing, options, total);
+      return outcome.ok ? { ok: true, result: finishSend(outcome.result, options) } : outcome;
+    };
+    deliverSend = (client, outgoing, options) => client.#deliver(outgoing, options);
   }
 
   private constructor(session: Session, capabilities: Capabilities, options: ResolvedOptions) {
@@ -166,7 +182,8 @@ export class SmtpClient implements AsyncDisposable {
    */
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
-    const outgoing = new Outgoing(message, options.envelope, openFile);
+    const signers = signersOf(options.dkim, this.#options.dkim);
+    const outgoing = new Outgoing(message, options.envelope, openFile, signers);
     return this.#deliver(outgoing, options);
   }
 
@@ -319,6 +336,7 @@ export class SmtpClient implements AsyncDisposable {
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking: plan.chunking,
+      lmtp: this.#options.protocol === "lmtp",
       timeouts: this.#options.timeouts,
       signal: options.signal,
       total,

@@ -5,11 +5,13 @@
  */
 
 import type { AuthOptions } from "./auth/types.ts";
+import { resolveDkim, type ResolvedSigner } from "./dkim/_signer.ts";
 import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from "./_fields.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
 import { defaultTransport } from "./transport/default.ts";
+import { parseProxy, proxyTransport } from "./transport/proxy.ts";
 import type { Connection, Transport } from "./transport/types.ts";
 
 export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
@@ -25,7 +27,11 @@ export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
 export interface ResolvedOptions {
   readonly hostname: string;
   readonly port: number;
+  /** A Unix domain socket to connect to instead of `hostname:port`. */
+  readonly path: string | undefined;
   readonly tls: TlsMode;
+  /** SMTP, or LMTP (RFC 2033). */
+  readonly protocol: "smtp" | "lmtp";
   readonly serverName: string;
   readonly caCerts: readonly string[] | undefined;
   readonly clientCertificate: { readonly cert: string; readonly key: string } | undefined;
@@ -35,6 +41,8 @@ export interface ResolvedOptions {
   readonly pipelining: boolean;
   readonly chunking: boolean;
   readonly transport: Transport;
+  /** Who signs every message with DKIM (empty: nobody). */
+  readonly dkim: readonly ResolvedSigner[];
   readonly options: ClientOptions;
 }
 
@@ -70,21 +78,32 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   }
   if (options.clientName !== undefined) checkClientName(options.clientName);
   const auth = options.auth || undefined;
-  if (auth && tls === "none" && !(options.allowPlaintextAuth ?? []).includes(hostname)) {
-    throw new TypeError(
-      `Refusing to authenticate to ${hostname} without TLS: credentials would travel in clear ` +
-        `text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth for ` +
-        `local testing`,
-    );
-  }
+  if (auth && tls === "none") checkPlaintextAuth(options);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   for (const [name, value] of Object.entries(timeouts)) checkTimeout(name, value);
+  const inner = options.transport ?? defaultTransport;
+  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const protocol = options.protocol ?? "smtp";
+  if (protocol !== "smtp" && protocol !== "lmtp") {
+    throw new TypeError(
+      `Invalid protocol: ${JSON.stringify(protocol)} (expected "smtp" or "lmtp")`,
+    );
+  }
+  const path = options.path;
+  if (path !== undefined) {
+    if (typeof path !== "string" || path === "" || path.includes("\0")) {
+      throw new TypeError("Invalid path: must be the non-empty path of a Unix domain socket");
+    }
+    if (proxy) throw new TypeError("Invalid options: give path or proxy, not both");
+  }
   const serverName = options.tlsOptions?.serverName ?? hostname;
   commands.assertNoLineBreak(serverName, "tlsOptions.serverName");
   return {
     hostname,
     port,
+    path,
     tls,
+    protocol,
     serverName,
     caCerts: options.tlsOptions?.caCerts,
     clientCertificate: options.tlsOptions?.clientCertificate,
@@ -92,8 +111,10 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     auth,
     timeouts,
     pipelining: options.pipelining ?? true,
-    chunking: options.chunking ?? true,
-    transport: options.transport ?? defaultTransport,
+    // LMTP (RFC 2033) defines one reply per recipient after DATA; BDAT is not part of it.
+    chunking: protocol === "lmtp" ? false : options.chunking ?? true,
+    transport: proxy ? proxyTransport(proxy, inner) : inner,
+    dkim: options.dkim === undefined ? [] : resolveDkim(options.dkim),
     options,
   };
 }
@@ -127,6 +148,11 @@ const NOTIFY = new Set(["SUCCESS", "FAILURE", "DELAY"]);
 
 /** Throws a `TypeError` or `RangeError` for send options that cannot be used. */
 export function checkSendOptions(options: SendOptions): void {
+  if (typeof options === "function") {
+    throw new TypeError(
+      "Invalid send options: a function (postie takes no callback: await the promise instead)",
+    );
+  }
   checkFields(options, SEND_FIELDS, "send options");
   const dsn = options.dsn;
   if (!dsn) return;
@@ -148,7 +174,7 @@ export function checkSendOptions(options: SendOptions): void {
   }
 }
 
-const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls"];
+const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls", "dkim"];
 
 /**
  * Refuses unknown fields in client (or pool) options and in their nested objects, naming the
@@ -180,4 +206,18 @@ export function checkClientFields(
       NODEMAILER_AUTH,
     );
   }
+}
+
+/**
+ * The one rule for credentials without TLS: refused, unless the host is listed by name in
+ * `allowPlaintextAuth`. Checked when the options are read (`tls: "none"`) and again before
+ * AUTH, on the connection as it is.
+ */
+export function checkPlaintextAuth(options: ClientOptions): void {
+  if ((options.allowPlaintextAuth ?? []).includes(options.hostname)) return;
+  throw new TypeError(
+    `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
+      `clear text. Use tls: "starttls" or "implicit", or list the host in allowPlaintextAuth ` +
+      `for local testing`,
+  );
 }

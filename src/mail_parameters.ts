@@ -11,7 +11,7 @@ import { SmtpUnsupportedError } from "./errors.ts";
 import { envelopeAddress, needsSmtpUtf8 } from "./mime/mod.ts";
 import type { SendOptions } from "./options.ts";
 import type { PreparedMessage } from "./outgoing.ts";
-import type { Capabilities } from "./protocol/_capabilities.ts";
+import type { Capabilities } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 
 /** The envelope as the server gets it. */

@@ -5,6 +5,7 @@
  */
 
 import type { AuthOptions } from "./auth/types.ts";
+import type { DkimOptions } from "./dkim/types.ts";
 import type { TlsInfo, Transport } from "./transport/types.ts";
 import type { Envelope } from "./types.ts";
 
@@ -113,8 +114,38 @@ export interface ClientOptions {
   readonly onTranscript?: (event: TranscriptEvent) => void;
   /** The runtime seam; tests and proxies may supply their own. @default {the runtime's} */
   readonly transport?: Transport;
+  /**
+   * Reach the server through a proxy, given as a URL: `socks5://[user:pass@]host:port` (the
+   * server's name resolved here), `socks5h://` (resolved by the proxy), `socks4://`,
+   * `socks4a://[userid@]host:port`, or `http://[user:pass@]host:port` (an HTTP proxy's CONNECT
+   * tunnel, with Basic authentication). TLS runs end to end through the tunnel and the
+   * certificate is verified against the server's name, never the proxy's. The credentials
+   * are secrets: errors name the proxy without them. It wraps `transport` when both are given.
+   */
+  readonly proxy?: string | URL;
+  /**
+   * Connect to this Unix domain socket instead of `hostname:port` (Deno and Node.js). `hostname`
+   * still names the server: the certificate must be valid for it, and messages name it. A local
+   * socket usually goes with `tls: "none"`; Deno cannot run TLS over a Unix socket
+   * (`SmtpUnsupportedError`), Node.js can.
+   */
+  readonly path?: string;
+  /**
+   * `"lmtp"` speaks LMTP (RFC 2033) to a local delivery agent: `LHLO` instead of `EHLO`, and after
+   * the data one reply per accepted recipient, so that `SendResult.accepted` and `rejected` are the
+   * final delivery per recipient (a recipient refused then has that reply). Messages go with DATA
+   * (never BDAT); commands are pipelined as usual.
+   * @default {"smtp"}
+   */
+  readonly protocol?: "smtp" | "lmtp";
   /** Limits on what the server may send. */
   readonly limits?: ReplyLimits;
+  /**
+   * Signs every message with DKIM (one signer, or several: one `DKIM-Signature` each); see
+   * `@postie/smtp/dkim`. A send can turn it off or replace it with its own `dkim`. The signers
+   * are checked (keys included) before connecting.
+   */
+  readonly dkim?: DkimOptions;
 }
 
 /** Bounds on server replies, so that a hostile server cannot exhaust memory. */
@@ -148,6 +179,12 @@ export interface SendOptions {
    * @default {false}
    */
   readonly requireTls?: boolean;
+  /**
+   * Signs this message with DKIM instead of as the client or pool says, or, with `false`, does
+   * not sign it. See `@postie/smtp/dkim`.
+   * @default {the client's or pool's `dkim`}
+   */
+  readonly dkim?: DkimOptions | false;
 }
 
 /** Delivery status notification requests (RFC 3461). */

@@ -8,12 +8,18 @@
 
 import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
 import { SmtpRecipientsError } from "./errors.ts";
-import type { Capabilities, ServerLimits } from "./protocol/_capabilities.ts";
+import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
+import { concat, HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
+import { signBytes, signStream } from "./dkim/_message_signer.ts";
+import type { ResolvedSigner } from "./dkim/_signer.ts";
 import { composeForSending } from "./mime/compose.ts";
+import { checkFiles } from "./mime/_attachments.ts";
+import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
 import { recordedBoundaries } from "./mime/_multipart.ts";
 import type { Message } from "./mime/mod.ts";
+import { checkFields } from "./_fields.ts";
 import type { FileOpener } from "./transport/types.ts";
 import type { Envelope, RawMessage, RecipientResult, SendResult, SmtpReply } from "./types.ts";
 
@@ -36,13 +42,61 @@ export interface PreparedMessage {
   readonly size?: number | undefined;
 }
 
-/** Throws a `TypeError` for an envelope that cannot be sent. */
-export function checkEnvelope(envelope: Envelope): void {
-  commands.assertEnvelopeAddress(envelope.from, "sender address");
-  if (envelope.to.length === 0) {
-    throw new TypeError("Cannot send message: the envelope has no recipient");
+/**
+ * Throws a `TypeError` for an envelope that cannot be sent.
+ *
+ * @param envelope The envelope, as given.
+ * @param noRecipient The error's text when it has no recipient.
+ */
+export function checkEnvelope(
+  envelope: Envelope,
+  noRecipient = "Cannot send message: the envelope has no recipient",
+): void {
+  if (envelope === null || typeof envelope !== "object") {
+    throw new TypeError("Cannot send message: the envelope must be { from, to }");
   }
-  for (const address of envelope.to) commands.assertEnvelopeAddress(address, "recipient address");
+  checkFields(envelope, ["from", "to"], "envelope");
+  if (typeof envelope.from !== "string") {
+    throw new TypeError(
+      'Cannot send message: envelope.from must be a string ("" for the null sender <>)',
+    );
+  }
+  if (!Array.isArray(envelope.to)) {
+    throw new TypeError("Cannot send message: envelope.to must be a list of addresses");
+  }
+  commands.assertEnvelopeAddress(envelope.from, "sender address");
+  if (envelope.to.length === 0) throw new TypeError(noRecipient);
+  for (const address of envelope.to) {
+    if (typeof address !== "string") {
+      throw new TypeError("Cannot send message: envelope.to must be a list of strings");
+    }
+    commands.assertEnvelopeAddress(address, "recipient address");
+  }
+}
+
+/** nodemailer's way to give a raw message's envelope, which postie reads from `envelope`. */
+const RAW_HINT = "a raw message is sent as it is: give envelope: { from, to }";
+
+/** Throws a `TypeError` for a raw message that cannot be sent. */
+function checkRawMessage(message: RawMessage, envelope: Envelope | undefined): void {
+  checkFields(message, ["raw", "envelope", "binary"], "raw message", {
+    from: RAW_HINT,
+    to: RAW_HINT,
+    cc: RAW_HINT,
+    bcc: RAW_HINT,
+  });
+  const raw: unknown = message.raw;
+  if (
+    typeof raw !== "string" && !(raw instanceof Uint8Array) && !(raw instanceof ReadableStream)
+  ) {
+    throw new TypeError(
+      "Cannot send message: raw must be a string, a Uint8Array or a ReadableStream",
+    );
+  }
+  if (envelope === undefined && message.envelope === undefined) {
+    throw new TypeError(`Cannot send message: ${RAW_HINT}`);
+  }
+  checkEnvelope(envelope ?? message.envelope);
 }
 
 function hasEightBitBytes(bytes: Uint8Array): boolean {
@@ -63,6 +117,12 @@ function domainOf(address: string): string {
  * of it was read, by sending the very same unread body. A composed message is composed again
  * with the same Message-ID, Date, MIME boundaries and transfer encodings: byte for byte the same.
  *
+ * With DKIM signers the message is signed once, on its final bytes, and every attempt and
+ * every transaction sends the same signature before the same bytes: a body in memory is signed
+ * as it is; a streamed composition (file attachments) is read once for the body hash and then
+ * composed again to send. A stream the caller gave is read into memory first (up to
+ * `HOLD_LIMIT`), which makes the message bytes: it can then be sent again like any other.
+ *
  * It also keeps the send's recipients: each transaction takes some of those still waiting
  * ({@linkcode Outgoing.batch}), and its outcome settles them ({@linkcode Outgoing.settle}):
  * accepted, refused, or, when the server had too many for one transaction, still waiting for
@@ -70,11 +130,15 @@ function domainOf(address: string): string {
  * transaction or by a retry.
  */
 export class Outgoing {
-  readonly #message: Message | RawMessage;
+  /** The raw message, or the composed message's fields checked. */
+  readonly #message: RawMessage | CheckedMessage;
   readonly #envelope: Envelope | undefined;
   readonly #openFile: FileOpener;
+  readonly #signers: readonly ResolvedSigner[];
   /** The caller gave a stream: the body cannot be produced again once read. */
-  readonly #oneShot: boolean;
+  #oneShot: boolean;
+  /** The `DKIM-Signature` fields, once the message was signed: they go before every body. */
+  #signature: Uint8Array | undefined;
   /** A body prepared for an attempt that did not touch it: the next attempt sends it. */
   #unread: PreparedMessage | undefined;
   /** A body handed to an attempt that has not reported back. */
@@ -95,23 +159,62 @@ export class Outgoing {
   #sent: { envelope: Envelope; messageId: string | undefined } | undefined;
 
   /**
-   * Checks what can be checked without composing: a raw message's envelope and line ends.
+   * Checks everything that can be checked without a server and without reading a file: every
+   * field of a composed message (addresses, header values, attachment shapes) and that it has a
+   * recipient; a raw message's envelope. Files are checked by {@linkcode Outgoing.checkFiles}.
    *
    * @param message The message as given to `send()`.
    * @param envelope An envelope that replaces the message's own.
    * @param openFile Opens `{ path }` attachments.
+   * @param signers Who signs the message with DKIM (none: not signed).
+   * @throws {TypeError} When the message cannot be sent, whatever the server.
+   * @throws {RangeError} When a header value cannot fit its line, or a date is invalid.
    */
-  constructor(message: Message | RawMessage, envelope: Envelope | undefined, openFile: FileOpener) {
+  constructor(
+    message: Message | RawMessage,
+    envelope: Envelope | undefined,
+    openFile: FileOpener,
+    signers: readonly ResolvedSigner[] = [],
+  ) {
     if (envelope) checkEnvelope(envelope);
+    if (message === null || typeof message !== "object") {
+      throw new TypeError("Cannot send message: the message is not an object");
+    }
     if ("raw" in message) {
-      checkEnvelope(envelope ?? message.envelope);
+      checkRawMessage(message, envelope);
+      this.#message = message;
       this.#oneShot = message.raw instanceof ReadableStream;
     } else {
-      this.#oneShot = (message.attachments ?? []).some((a) => a?.content instanceof ReadableStream);
+      const checked = checkMessage(message);
+      if (!envelope) {
+        checkEnvelope(
+          checked.envelope,
+          message.envelope === undefined
+            ? "Cannot send message: no recipient: to, cc and bcc are all empty"
+            : "Cannot send message: the message's envelope has no recipient",
+        );
+      }
+      this.#message = checked;
+      this.#oneShot = checked.oneShot;
     }
-    this.#message = message;
     this.#envelope = envelope;
     this.#openFile = openFile;
+    this.#signers = signers;
+  }
+
+  /**
+   * Checks that every file attachment exists and can be read (each is opened and closed
+   * again), so that a missing file fails before a connection is made.
+   */
+  async checkFiles(): Promise<void> {
+    const message = this.#message;
+    if (!("raw" in message)) await checkFiles(message.attachments, this.#openFile);
+  }
+
+  /** Whether the message has file attachments, which {@linkcode checkFiles} would open. */
+  get hasFiles(): boolean {
+    const message = this.#message;
+    return !("raw" in message) && message.attachments.some((a) => "path" in a.content);
   }
 
   /** Whether another attempt can send exactly the message that the first one would have. */
@@ -271,7 +374,9 @@ export class Outgoing {
     if ("raw" in message) {
       const envelope = this.#envelope ?? message.envelope;
       const raw = message.raw;
-      const body = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+      let body = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+      const binary = message.binary ?? false;
+      if (this.#signers.length > 0) body = await this.#signRaw(body, binary);
       return {
         from: envelope.from,
         to: envelope.to,
@@ -281,30 +386,95 @@ export class Outgoing {
         eightBit: body instanceof Uint8Array && hasEightBitBytes(body),
         smtpUtf8: false,
         crlfLineEnds: false,
-        binary: message.binary ?? false,
+        binary,
       };
     }
     const fixed = this.#fixed;
     const date = fixed?.date ?? message.date ?? new Date();
     const allow8bit = fixed?.allow8bit ?? capabilities.has("8BITMIME");
     const composed = await composeForSending(
-      fixed ? { ...message, messageId: fixed.messageId, date } : { ...message, date },
+      message,
       { allow8bit, openFile: this.#openFile },
-      recordedBoundaries(this.#boundaries),
+      { date, messageId: fixed?.messageId, nextBoundary: recordedBoundaries(this.#boundaries) },
     );
     this.#fixed ??= { messageId: composed.messageId, date, allow8bit };
+    if (this.#signers.length > 0 && await this.#hashedOnly(composed.body)) {
+      // That composition was read for the DKIM body hash: compose again to send.
+      return await this.#prepareFresh(capabilities);
+    }
+    const { body, size } = this.#signers.length > 0
+      ? await this.#signComposed(composed.body, composed.size)
+      : composed;
     const envelope = this.#envelope ?? composed.envelope;
     return {
       from: envelope.from,
       to: envelope.to,
-      body: composed.body,
-      ownsBody: composed.body instanceof ReadableStream,
+      body,
+      ownsBody: body instanceof ReadableStream,
       eightBit: composed.eightBit,
       smtpUtf8: composed.smtpUtf8,
       messageId: composed.messageId,
       crlfLineEnds: true,
       binary: false,
-      size: composed.size,
+      size,
+    };
+  }
+
+  /**
+   * A raw message, signed: its line ends made CRLF as SMTP delivers them (binary MIME goes as
+   * it is), a stream read into memory first.
+   */
+  async #signRaw(
+    raw: Uint8Array | ReadableStream<Uint8Array>,
+    binary: boolean,
+  ): Promise<Uint8Array> {
+    // Reading the caller's stream uses it up, whatever comes of it.
+    if (raw instanceof ReadableStream) this.#touched = true;
+    let bytes = raw instanceof ReadableStream
+      ? await readWhole(raw, HOLD_LIMIT, false, "the raw message stream")
+      : raw;
+    // Held in memory, the message can be sent again: it is bytes now.
+    this.#oneShot = false;
+    if (!binary) bytes = withCrlfLineEnds(bytes);
+    this.#signature ??= new TextEncoder().encode(await signBytes(bytes, this.#signers));
+    return concat([this.#signature, bytes]);
+  }
+
+  /**
+   * Signs the first streamed composition of a message, reading it for the body hash; the
+   * next composition is sent. False when the body is to be signed as it is: bytes, a stream
+   * to hold in memory (it reads a caller's stream), or a message signed already.
+   */
+  async #hashedOnly(body: Uint8Array | ReadableStream<Uint8Array>): Promise<boolean> {
+    if (!(body instanceof ReadableStream) || this.#oneShot || this.#signature) return false;
+    this.#signature = new TextEncoder().encode(await signStream(body, this.#signers));
+    return true;
+  }
+
+  /**
+   * A composed message with its signature before it: bytes are signed as they are (once), a
+   * composition that reads a caller's stream is held in memory first, and a later composition
+   * of a streamed message gets the signature made from the first.
+   */
+  async #signComposed(
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    size: number | undefined,
+  ): Promise<{ body: Uint8Array | ReadableStream<Uint8Array>; size: number | undefined }> {
+    if (body instanceof ReadableStream && this.#oneShot) {
+      this.#touched = true;
+      body = await readWhole(body, HOLD_LIMIT, true, "an attachment stream");
+      // Held in memory, the message can be sent again: it is bytes now.
+      this.#oneShot = false;
+    }
+    if (body instanceof Uint8Array) {
+      this.#signature ??= new TextEncoder().encode(await signBytes(body, this.#signers));
+      const bytes = concat([this.#signature, body]);
+      return { body: bytes, size: bytes.length };
+    }
+    const signature = this.#signature!;
+    return {
+      body: prependStream(signature, body),
+      size: size === undefined ? undefined : size + signature.length,
     };
   }
 }

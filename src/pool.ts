@@ -6,97 +6,32 @@
  * @module
  */
 
-import {
-  type AttemptOutcome,
-  attemptSend,
-  checkSendOptions,
-  finishSend,
-  SmtpClient,
-} from "./client.ts";
+import { type AttemptOutcome, attemptSend, checkSendOptions, SmtpClient } from "./client.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
-import {
-  PoolQueueFullError,
-  SmtpAuthError,
-  SmtpConnectionError,
-  SmtpRecipientsError,
-  SmtpReplyError,
-  SmtpUnsupportedError,
-} from "./errors.ts";
+import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
+import { PoolQueueFullError, SmtpConnectionError } from "./errors.ts";
 import { Outgoing } from "./outgoing.ts";
+import {
+  CHECK_AFTER_IDLE_MS,
+  type Job,
+  keepsConnection,
+  MAX_SENDS_PER_CONNECTION,
+  newSlot,
+  retryDelay,
+  type Slot,
+  unref,
+} from "./_pool_jobs.ts";
 import { type PoolOptions, type PoolStats, resolvePoolOptions } from "./pool_options.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-
-export type { RateLimit } from "./rate_limiter.ts";
-export type { PoolOptions, PoolStats } from "./pool_options.ts";
 import { openFile } from "./transport/default.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { SendResult } from "./types.ts";
 
+export type { RateLimit } from "./rate_limiter.ts";
+export type { PoolOptions, PoolStats } from "./pool_options.ts";
+
 /** What {@linkcode SmtpPool.send} accepts: whatever {@linkcode SmtpClient.send} accepts. */
 export type PoolMessage = Parameters<SmtpClient["send"]>[0];
-
-/** Sends dispatched onto one connection at once; the client pipelines them. */
-const MAX_SENDS_PER_CONNECTION = 16;
-/** A parked connection unused for longer than this is checked with NOOP before reuse. */
-const CHECK_AFTER_IDLE_MS = 1000;
-/** Retry delays grow exponentially up to this. */
-const MAX_RETRY_DELAY_MS = 10_000;
-
-/** One send or borrow, from the moment it is accepted until it settles. */
-interface Job {
-  readonly kind: "send" | "borrow";
-  /** A borrow's function, or one attempt of a send (with the failure, if any, as a value). */
-  readonly run: (client: SmtpClient) => Promise<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-  readonly signal: AbortSignal | undefined;
-  /** A send's message: it knows whether it can still be sent again. */
-  readonly outgoing: Outgoing | undefined;
-  /** Failed attempts so far. */
-  attempts: number;
-  /** The timer of a retry delay, while the job waits for it. */
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-/** One pooled connection. */
-interface Slot {
-  /** Undefined while connecting. */
-  client: SmtpClient | undefined;
-  inFlight: number;
-  /** Messages dispatched on it. */
-  uses: number;
-  borrowed: boolean;
-  /** A NOOP liveness check is running. */
-  checking: boolean;
-  /** Takes no more work; closed once its work is done. */
-  retiring: boolean;
-  /** Set once closing started. */
-  closing: Promise<void> | undefined;
-  lastActive: number;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The connection round it was opened in (see `#onConnectFailure`). */
-  round: number;
-}
-
-/** Whether the connection is still fit for other messages after this failure. */
-function keepsConnection(error: unknown): boolean {
-  if (error instanceof SmtpRecipientsError || error instanceof SmtpUnsupportedError) return true;
-  if (error instanceof TypeError || error instanceof RangeError) return true;
-  return error instanceof SmtpReplyError && !(error instanceof SmtpAuthError) &&
-    error.code >= 500 && error.code !== 521 &&
-    (error.phase === "mail" || error.phase === "rcpt" || error.phase === "data");
-}
-
-function retryDelay(base: number, attempt: number): number {
-  return Math.min(base * 2 ** attempt, MAX_RETRY_DELAY_MS);
-}
-
-/** Lets the runtime exit while only this timer is pending (where the runtime can tell). */
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  const handle = timer as unknown as { unref?: () => void };
-  if (typeof handle === "object" && typeof handle.unref === "function") handle.unref();
-}
 
 /**
  * A pool of SMTP connections to one server. Sends wait in a bounded queue and are spread over
@@ -136,6 +71,8 @@ export class SmtpPool implements AsyncDisposable {
   #rateLimiter: RateLimiter | undefined;
   #retries: number;
   #retryDelayMs: number;
+  /** Who signs every message with DKIM, resolved once for all connections. */
+  #dkim: readonly ResolvedSigner[];
 
   #slots = new Set<Slot>();
   #queue: Job[] = [];
@@ -167,6 +104,7 @@ export class SmtpPool implements AsyncDisposable {
     this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, () => this.#pump()) : undefined;
     this.#retries = retries;
     this.#retryDelayMs = retryDelayMs;
+    this.#dkim = client.dkim === undefined ? [] : resolveDkim(client.dkim);
   }
 
   /** The pool's state right now. */
@@ -186,7 +124,9 @@ export class SmtpPool implements AsyncDisposable {
   }
 
   /**
-   * Sends one message over a pooled connection, waiting for one if all are busy.
+   * Sends one message over a pooled connection, waiting for one if all are busy. The message is
+   * checked first (its fields and addresses, that it has a recipient, that its attachment files
+   * can be read), so that a message that cannot be sent never waits for or opens a connection.
    *
    * @param message A message to compose, or a raw message and its envelope.
    * @param options Abort signal (also while the send waits in the queue) and send options.
@@ -196,21 +136,15 @@ export class SmtpPool implements AsyncDisposable {
     let outgoing: Outgoing;
     try {
       checkSendOptions(options);
-      outgoing = new Outgoing(message, options.envelope, openFile);
+      const signers = signersOf(options.dkim, this.#dkim);
+      outgoing = new Outgoing(message, options.envelope, openFile, signers);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue<SendResult>(
-      "send",
-      async (client) => {
-        const outcome = await attemptSend(client, outgoing, options);
-        return outcome.ok
-          ? { ok: true, result: finishSend(outcome.result, options) } as const
-          : outcome;
-      },
-      options.signal,
-      outgoing,
-    );
+    const run = (client: SmtpClient) => attemptSend(client, outgoing, options);
+    const enqueue = () => this.#enqueue<SendResult>("send", run, options.signal, outgoing);
+    // Files are checked before the send waits for (or opens) a connection.
+    return outgoing.hasFiles ? outgoing.checkFiles().then(enqueue) : enqueue();
   }
 
   /**
@@ -342,18 +276,7 @@ export class SmtpPool implements AsyncDisposable {
   }
 
   #open(): void {
-    const slot: Slot = {
-      client: undefined,
-      inFlight: 0,
-      uses: 0,
-      borrowed: false,
-      checking: false,
-      retiring: false,
-      closing: undefined,
-      lastActive: performance.now(),
-      idleTimer: undefined,
-      round: this.#connectRound,
-    };
+    const slot = newSlot(this.#connectRound);
     this.#slots.add(slot);
     SmtpClient.connect(this.#options).then((client) => {
       slot.client = client;

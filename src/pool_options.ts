@@ -5,6 +5,7 @@
  */
 
 import { checkFields, CLIENT_FIELDS, POOL_FIELDS } from "./_fields.ts";
+import { parseProxy } from "./transport/proxy.ts";
 import { checkClientFields } from "./client_options.ts";
 import type { ClientOptions } from "./options.ts";
 import type { RateLimit } from "./rate_limiter.ts";
@@ -106,6 +107,7 @@ export function resolvePoolOptions(
 ): { settings: PoolSettings; client: ClientOptions } {
   checkClientFields(options, [...CLIENT_FIELDS, ...POOL_FIELDS], "pool options");
   checkFields(options.rateLimit, ["messages", "intervalMs"], "rateLimit");
+  if (options.proxy !== undefined) parseProxy(options.proxy);
   const {
     maxConnections = 5,
     maxMessages = 100,

@@ -4,18 +4,27 @@
  * @module
  */
 
-import { SmtpClient } from "./client.ts";
+import { checkSendOptions, deliverSend, SmtpClient } from "./client.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { Message } from "./mime/mod.ts";
+import { resolveDkim, signersOf } from "./dkim/_signer.ts";
+import { Outgoing } from "./outgoing.ts";
+import { openFile } from "./transport/default.ts";
 import type { RawMessage, SendResult } from "./types.ts";
 
 /**
  * Connects, sends one message and quits. The connection is closed on every path.
  *
+ * The message is checked before anything touches the network: its fields and addresses, that
+ * it has a recipient, and that every file attachment exists and can be read. Only then does
+ * it connect.
+ *
  * @param options Where and how to connect.
  * @param message The message.
  * @param sendOptions Abort signal and partial-failure policy.
  * @returns What the server accepted.
+ * @throws {TypeError} When the message cannot be sent (an invalid field or address, no
+ *   recipient, an unreadable attachment file), before connecting.
  *
  * @example Send one message
  * ```ts
@@ -39,12 +48,17 @@ export async function sendMail(
   message: Message | RawMessage,
   sendOptions: SendOptions = {},
 ): Promise<SendResult> {
+  checkSendOptions(sendOptions);
+  const defaults = options.dkim === undefined ? [] : resolveDkim(options.dkim);
+  const signers = signersOf(sendOptions.dkim, defaults);
+  const outgoing = new Outgoing(message, sendOptions.envelope, openFile, signers);
+  if (outgoing.hasFiles) await outgoing.checkFiles();
   const client = await SmtpClient.connect(
     options,
     sendOptions.signal ? { signal: sendOptions.signal } : {},
   );
   try {
-    return await client.send(message, sendOptions);
+    return await deliverSend(client, outgoing, sendOptions);
   } finally {
     await client.quit();
   }

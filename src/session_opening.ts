@@ -9,14 +9,14 @@
 
 import { authenticate } from "./auth/mod.ts";
 import type { AuthConversation } from "./auth/types.ts";
-import { defaultClientName, type ResolvedOptions } from "./client_options.ts";
+import { checkPlaintextAuth, defaultClientName, type ResolvedOptions } from "./client_options.ts";
 import {
   SmtpProtocolError,
   SmtpReplyError,
   SmtpTimeoutError,
   SmtpUnsupportedError,
 } from "./errors.ts";
-import { Capabilities } from "./protocol/_capabilities.ts";
+import { Capabilities } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
 import { DEFAULT_REPLY_LIMITS } from "./protocol/_reply_reader.ts";
 import { Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
@@ -157,6 +157,7 @@ async function connectTransport(
       return await transport.connectTls({
         hostname: options.hostname,
         port: options.port,
+        ...(options.path !== undefined ? { path: options.path } : {}),
         serverName: options.serverName,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
         ...(options.clientCertificate ? { clientCertificate: options.clientCertificate } : {}),
@@ -166,6 +167,7 @@ async function connectTransport(
     return await transport.connect({
       hostname: options.hostname,
       port: options.port,
+      ...(options.path !== undefined ? { path: options.path } : {}),
       signal: combined,
     });
   } catch (error) {
@@ -218,9 +220,11 @@ async function hello(
   total: TotalDeadline,
 ): Promise<Capabilities> {
   const wait: Wait = { phase: "ehlo", timeoutMs: options.timeouts.commandMs, signal, total };
-  const ehlo = commands.ehlo(clientName);
+  const lmtp = options.protocol === "lmtp";
+  const ehlo = lmtp ? commands.lhlo(clientName) : commands.ehlo(clientName);
   const reply = await session.command({ line: ehlo }, wait);
   if (isPositive(reply)) return Capabilities.fromEhlo(reply);
+  if (lmtp) throw new SmtpReplyError("Server refused LHLO", "ehlo", ehlo, reply);
   if (reply.code === 500 || reply.code === 502) {
     const helo = commands.helo(clientName);
     const heloReply = await session.command({ line: helo }, wait);
@@ -241,15 +245,7 @@ async function authenticateSession(
   total: TotalDeadline,
 ): Promise<void> {
   const auth = options.auth!;
-  if (
-    !session.connection.tls &&
-    !(options.options.allowPlaintextAuth ?? []).includes(options.hostname)
-  ) {
-    throw new TypeError(
-      `Refusing to authenticate to ${options.hostname} without TLS: credentials would travel in ` +
-        `clear text`,
-    );
-  }
+  if (!session.connection.tls) checkPlaintextAuth(options.options);
   if (capabilities.authMechanisms.length === 0) {
     throw new SmtpUnsupportedError(
       `Server ${options.hostname} does not offer AUTH${

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import type { PasswordMechanism } from "../auth/types.ts";
 import type { TlsMode } from "../options.ts";
+import { parseProxy } from "../transport/proxy.ts";
 import { UsageError } from "./exit_codes.ts";
 
 /** Where to connect; `port` undefined means the library's default for the TLS mode. */
@@ -24,6 +25,12 @@ export interface AttachSpec {
   readonly filename?: string;
 }
 
+/** `--dkim-domain`, `--dkim-selector` and `--dkim-key`: one signature per key file. */
+export interface DkimConfig {
+  readonly domain: string;
+  readonly keys: readonly { readonly path: string; readonly selector: string }[];
+}
+
 /** What both commands share. */
 export interface CommonConfig {
   /** Undefined: use the embedded local server. */
@@ -31,6 +38,8 @@ export interface CommonConfig {
   readonly tls?: TlsMode;
   readonly caFiles: readonly string[];
   readonly serverName?: string;
+  /** A proxy URL (`--proxy`, or `POSTIE_PROXY` when it carries a password). */
+  readonly proxy?: string;
   readonly ehlo?: string;
   readonly timeoutMs?: number;
   readonly allowPlaintextAuth: boolean;
@@ -54,6 +63,7 @@ export interface SendConfig extends CommonConfig {
   readonly attach: readonly AttachSpec[];
   readonly headers: readonly { readonly key: string; readonly value: string }[];
   readonly dryRun: boolean;
+  readonly dkim?: DkimConfig;
 }
 
 /** `postie check`. */
@@ -86,6 +96,7 @@ const OPTIONS = {
   tls: { type: "string" },
   "ca-file": { type: "string", multiple: true },
   "server-name": { type: "string" },
+  proxy: { type: "string" },
   ehlo: { type: "string" },
   timeout: { type: "string" },
   "allow-plaintext-auth": { type: "boolean" },
@@ -105,6 +116,9 @@ const OPTIONS = {
   attach: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
   "dry-run": { type: "boolean" },
+  "dkim-domain": { type: "string" },
+  "dkim-selector": { type: "string", multiple: true },
+  "dkim-key": { type: "string", multiple: true },
 } as const;
 
 const SEND_ONLY = [
@@ -120,9 +134,33 @@ const SEND_ONLY = [
   "attach",
   "header",
   "dry-run",
+  "dkim-domain",
+  "dkim-selector",
+  "dkim-key",
 ] as const;
 
 /** Reads an environment variable; an empty value counts as unset. */
+/**
+ * `--proxy URL`, else `POSTIE_PROXY`: checked here, so that a bad URL is a usage error. A
+ * password belongs in `POSTIE_PROXY` only: command lines are visible to other users.
+ */
+function proxyOption(flag: string | undefined, env: string | undefined): { proxy?: string } {
+  const value = flag ?? env;
+  if (value === undefined) return {};
+  try {
+    const spec = parseProxy(value);
+    if (flag !== undefined && spec.credentials?.password) {
+      throw new TypeError(
+        `Refusing a password in --proxy ${spec.display} (command lines are visible to other ` +
+          "users): give the URL in the environment variable POSTIE_PROXY instead",
+      );
+    }
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  return { proxy: value };
+}
+
 function fromEnv(
   env: Readonly<Record<string, string | undefined>>,
   name: string,
@@ -215,6 +253,31 @@ function parseTimeout(value: string): number {
   return Math.round(seconds * 1000);
 }
 
+/**
+ * Pairs `--dkim-key` files with selectors: one `--dkim-selector` for every key, or one per key
+ * in the same order.
+ */
+function parseDkim(
+  domain: string | undefined,
+  selectors: readonly string[],
+  keys: readonly string[],
+): DkimConfig | undefined {
+  if (domain === undefined && selectors.length === 0 && keys.length === 0) return undefined;
+  if (domain === undefined) throw new UsageError("DKIM signing needs --dkim-domain");
+  if (keys.length === 0) throw new UsageError("DKIM signing needs --dkim-key FILE");
+  if (selectors.length !== 1 && selectors.length !== keys.length) {
+    throw new UsageError(
+      selectors.length === 0
+        ? "DKIM signing needs --dkim-selector"
+        : `Give one --dkim-selector for all --dkim-key files, or one per file (${keys.length})`,
+    );
+  }
+  return {
+    domain,
+    keys: keys.map((path, i) => ({ path, selector: selectors[selectors.length === 1 ? 0 : i]! })),
+  };
+}
+
 function parseTls(value: string): TlsMode {
   if (value === "implicit" || value === "starttls" || value === "none") return value;
   throw new UsageError(
@@ -267,6 +330,7 @@ export function parseCommandLine(
     ...(values.tls !== undefined ? { tls: parseTls(values.tls) } : {}),
     caFiles: values["ca-file"] ?? [],
     ...(values["server-name"] !== undefined ? { serverName: values["server-name"] } : {}),
+    ...proxyOption(values.proxy, fromEnv(env, "POSTIE_PROXY")),
     ...(values.ehlo !== undefined ? { ehlo: values.ehlo } : {}),
     ...(values.timeout !== undefined ? { timeoutMs: parseTimeout(values.timeout) } : {}),
     allowPlaintextAuth: values["allow-plaintext-auth"] ?? false,
@@ -291,6 +355,11 @@ export function parseCommandLine(
     );
   }
   const user = values.user ?? fromEnv(env, "POSTIE_USER");
+  const dkim = parseDkim(
+    values["dkim-domain"],
+    values["dkim-selector"] ?? [],
+    values["dkim-key"] ?? [],
+  );
   return {
     command: "send",
     ...common,
@@ -306,5 +375,6 @@ export function parseCommandLine(
     attach: (values.attach ?? []).map(parseAttach),
     headers: (values.header ?? []).map(parseHeader),
     dryRun: values["dry-run"] ?? false,
+    ...(dkim ? { dkim } : {}),
   };
 }

@@ -9,7 +9,7 @@
 
 import { MockSmtpServer } from "../testing/mock_server.ts";
 import { DEMO_CA, DEMO_CERT, DEMO_KEY } from "./_demo_certificate.ts";
-import type { LocalServer } from "./main.ts";
+import type { LocalServer } from "./_io.ts";
 
 const DEMO_USER = "demo";
 const DEMO_PASSWORD = "demo-password";

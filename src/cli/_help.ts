@@ -15,6 +15,9 @@ const CONNECTION = `Connection:
                           required, never skipped. none needs the choice spelled out
   --ca-file FILE          also trust this PEM CA certificate (repeatable)
   --server-name NAME      the name the certificate must match (when HOST is an IP address)
+  --proxy URL             connect through a proxy: socks5://, socks5h:// (the proxy resolves
+                          the name), socks4://, socks4a:// or http:// (CONNECT); a URL with
+                          a password only from env POSTIE_PROXY (http://user:pass@host:port)
   --ehlo NAME             the name sent with EHLO (default: this machine's host name)
   --timeout SECONDS       time limit for every network wait (default: 15 s to connect,
                           30 s for the greeting, 60 s per command, 5 min after the data)
@@ -40,7 +43,17 @@ const MESSAGE = `Message (send):
   --attach FILE[;type=MIME][;cid=ID][;name=NAME]
                           attach a file (repeatable). cid= embeds it for <img src="cid:ID">
   --header "Name: value"  an extra header field (repeatable)
-  --dry-run               print the composed message and exit, without connecting`;
+  --dry-run               print the composed message and exit, without connecting
+  Relative file paths start in the directory you ran postie in (INIT_CWD when set, as
+  under deno task and npm run).`;
+
+const DKIM = `DKIM signing (send):
+  --dkim-domain DOMAIN    sign for DOMAIN (d=); the public key is published in DNS at
+                          SELECTOR._domainkey.DOMAIN
+  --dkim-selector NAME    the selector (s=): one for every key, or one per --dkim-key
+  --dkim-key FILE         a PEM private key, RSA (PKCS#8 or PKCS#1, 1024 bits or more) or
+                          Ed25519 (repeatable: one signature per key, e.g. RSA and Ed25519).
+                          With --dry-run the message is printed signed`;
 
 function exitCodes(): string {
   const rows = EXIT_CODE_TABLE.map(([code, text]) => `  ${String(code).padStart(3)}  ${text}`);
@@ -59,7 +72,10 @@ const SEND_EXAMPLES = `Examples:
   df -h | postie send --server mail.internal:25 --tls none --from cron@host.example \\
       --to ops@example.com --subject "Disk usage" --text @-
   postie send --dry-run --from a@example.com --to b@example.com \\
-      --html '<img src="cid:logo">' --attach 'logo.png;cid=logo'`;
+      --html '<img src="cid:logo">' --attach 'logo.png;cid=logo'
+  postie send --server smtp.example.com --from me@example.com --to you@example.com \\
+      --text hi --dkim-domain example.com --dkim-key rsa.pem --dkim-selector rsa2025 \\
+      --dkim-key ed25519.pem --dkim-selector ed2025`;
 
 const CHECK_EXAMPLES = `Examples:
   postie check --server smtp.gmail.com:465
@@ -80,7 +96,7 @@ Usage:
   ${program} check [options]   connect, show TLS and the server's extensions, quit
   ${program} [send|check] --help`;
   const sections = topic === "send"
-    ? [usage, CONNECTION, AUTH, MESSAGE, exitCodes(), SEND_EXAMPLES]
+    ? [usage, CONNECTION, AUTH, MESSAGE, DKIM, exitCodes(), SEND_EXAMPLES]
     : topic === "check"
     ? [usage, CONNECTION, exitCodes(), CHECK_EXAMPLES]
     : [
@@ -88,6 +104,7 @@ Usage:
       CONNECTION,
       AUTH,
       MESSAGE,
+      DKIM,
       exitCodes(),
       `${SEND_EXAMPLES}\n${CHECK_EXAMPLES.split("\n").slice(1).join("\n")}`,
     ];

@@ -9,9 +9,9 @@
  *   --from me@example.com --to you@example.com --subject Hi --text @body.txt
  * ```
  *
- * Run as the main module, it hands Deno's standard streams, the environment, a password prompt
- * without echo (raw mode), Ctrl-C and the embedded demo server to the runtime-neutral
- * {@linkcode main}; imported, it only exports {@linkcode main} and its types, to run the command
+ * Run as the main module, it hands Deno's standard streams, the environment and the working
+ * directory, a password prompt without echo (raw mode), Ctrl-C and the embedded demo server to
+ * the runtime-neutral {@linkcode main}; imported, it only exports {@linkcode main} and its types, to run the command
  * line in process. (The npm package's `postie` bin is `node.ts`, the same for Node.js.)
  *
  * @example Run it in process
@@ -113,6 +113,15 @@ function input(): CliInput {
   };
 }
 
+/** The working directory, unless reading it is not permitted. */
+function workingDirectory(): Pick<CliIo, "cwd"> {
+  try {
+    return { cwd: Deno.cwd() };
+  } catch {
+    return {};
+  }
+}
+
 /**
  * The {@linkcode CliIo} of this Deno process.
  *
@@ -125,6 +134,7 @@ function denoIo(extra: Pick<CliIo, "signal">): CliIo {
     stderr: output(Deno.stderr),
     stdin: input(),
     env: Deno.env.toObject(),
+    ...workingDirectory(),
     program: "postie",
     startLocalServer: startDemoServer,
     ...extra,

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * `postie` on Node.js (the npm package's `bin`): hands `node:process` standard streams, the
- * environment, a password prompt without echo (raw mode), Ctrl-C and the embedded demo server
- * (for `send` and `check` without `--server`) to {@linkcode main}. Only `node:` modules are
- * used, so it runs wherever the compiled package does.
+ * environment and the working directory, a password prompt without echo (raw mode), Ctrl-C and
+ * the embedded demo server (for `send` and `check` without `--server`) to {@linkcode main}.
+ * Only `node:` modules are used, so it runs wherever the compiled package does.
  *
  * ```sh
  * npx @postie/smtp send --server smtp.example.com --user me@example.com \
@@ -112,6 +112,7 @@ async function runNode(args: readonly string[]): Promise<number> {
     stderr: output(process.stderr),
     stdin: input(process.stdin),
     env: { ...process.env },
+    cwd: process.cwd(),
     signal: controller.signal,
     program: "postie",
     startLocalServer: startDemoServer,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encodeBase64Plain } from "./_base64.ts";
+import { encodeBase64Plain } from "./base64.ts";
 
 /** The longest encoded word RFC 2047 allows. */
 export const MAX_WORD_LENGTH = 75;

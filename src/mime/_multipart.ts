@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./_base64.ts";
+import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./base64.ts";
 import { utf8Length } from "./_text.ts";
 
 /** The body of a leaf part. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { QuotedPrintableEncoder } from "./_quoted_printable.ts";
+import { QuotedPrintableEncoder } from "./quoted_printable.ts";
 import { MAX_LINE_OCTETS } from "./_fold.ts";
 
 const encoder = new TextEncoder();

@@ -41,6 +41,7 @@ export {
   type ComposeOptions,
   type CustomHeaders,
   type Message,
+  type MessageEnvelope,
 } from "./compose.ts";
 export {
   type AddressInput,
@@ -51,7 +52,7 @@ export {
   parseAddressList,
   parseMailbox,
 } from "./address.ts";
-export { Base64EncoderStream, encodeBase64, type EncodeBase64Options } from "./_base64.ts";
-export { encodeQuotedPrintable, QuotedPrintableEncoderStream } from "./_quoted_printable.ts";
+export { Base64EncoderStream, encodeBase64, type EncodeBase64Options } from "./base64.ts";
+export { encodeQuotedPrintable, QuotedPrintableEncoderStream } from "./quoted_printable.ts";
 export type { Envelope } from "../types.ts";
 export type { FileOpener, OpenedFile } from "../transport/types.ts";

@@ -122,6 +122,12 @@ export function ehlo(name: string): string {
   return `EHLO ${name}`;
 }
 
+/** `LHLO name` (LMTP, RFC 2033) */
+export function lhlo(name: string): string {
+  assertNoLineBreak(name, "LHLO name");
+  return `LHLO ${name}`;
+}
+
 /** `HELO name` */
 export function helo(name: string): string {
   assertNoLineBreak(name, "HELO name");

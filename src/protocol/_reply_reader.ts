@@ -90,11 +90,6 @@ export class ReplyReader {
     return this.#end - this.#start;
   }
 
-  /** True while a multi-line reply has begun but not ended. */
-  get inReply(): boolean {
-    return this.#lines.length > 0;
-  }
-
   /** Appends received bytes. */
   push(chunk: Uint8Array): void {
     const needed = this.#end + chunk.length;

@@ -59,19 +59,14 @@ export interface Turn {
 /** The {@linkcode Turn.ready} of a turn with no earlier replies outstanding. */
 export const READY: Promise<void> = Promise.resolve();
 
-/** A turn for a transaction that has the connection to itself. */
-export const EXCLUSIVE_TURN: Turn = {
-  ready: READY,
-  resetFirst: false,
-  writesDone() {},
-};
-
 /** How to send it. */
 export interface TransactionSettings {
   /** Where this transaction stands among the ones pipelined on the connection. */
   readonly turn: Turn;
   readonly pipelining: boolean;
   readonly chunking: boolean;
+  /** LMTP (RFC 2033): one reply per accepted recipient after the data. */
+  readonly lmtp?: boolean;
   readonly timeouts: ResolvedTimeouts;
   readonly signal?: AbortSignal | undefined;
   /** The limit of the whole send. */
@@ -425,6 +420,7 @@ async function sendWithData(
   await writeTerminator(session, batch.take(), dataWait, progress);
   if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
+  if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
   const reply = await replies.read(endWait, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return envelope.result(reply);
@@ -475,6 +471,31 @@ async function sendWholeWithBdat(
     throw failure;
   }
   return envelope.result(reply);
+}
+
+/**
+ * LMTP (RFC 2033 section 4.2): after the data, one reply per accepted recipient, in RCPT order;
+ * each is that recipient's final delivery. A recipient refused then joins the refused ones with
+ * that reply; when none has the message, the send fails as if no RCPT was accepted.
+ */
+async function lmtpReplies(
+  replies: Replies,
+  envelope: Envelope,
+  wait: Wait,
+): Promise<TransactionResult> {
+  const accepted = envelope.accepted.splice(0);
+  let last: SmtpReply | undefined;
+  for (const recipient of accepted) {
+    const reply = await replies.read(wait, ".");
+    last = reply;
+    const result = { address: recipient.address, reply };
+    if (positive(reply)) envelope.accepted.push(result);
+    else envelope.rejected.push(result);
+  }
+  if (envelope.accepted.length === 0 || !last) {
+    throw noRecipientError(envelope.accepted, envelope.rejected);
+  }
+  return envelope.result(last);
 }
 
 async function sendWithBdat(

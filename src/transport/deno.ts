@@ -4,7 +4,7 @@
  * @module
  */
 
-import { SmtpConnectionError, SmtpTlsError } from "../errors.ts";
+import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -240,12 +240,29 @@ function tlsOptions(options: TlsConnectOptions) {
 }
 
 async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
+  if (options.path !== undefined) return await connectUnix(options, options.path);
   const conn = await connecting(
     options,
     Deno.connect({ hostname: options.hostname, port: options.port }),
   );
   conn.setNoDelay(true);
   return conn;
+}
+
+/**
+ * Connects to a Unix domain socket. Typed as TCP for the callers' sake: `secure()` refuses to
+ * start TLS on it (Deno.startTls takes TCP connections only).
+ */
+async function connectUnix(options: ConnectOptions, path: string): Promise<Deno.TcpConn> {
+  if (Deno.build.os === "windows") {
+    throw new SmtpUnsupportedError(
+      `Cannot connect to ${path}: Deno has no Unix domain sockets on Windows`,
+      "connect",
+      "Unix domain socket",
+    );
+  }
+  const attempt = Deno.connect({ transport: "unix", path });
+  return await connecting(options, attempt) as unknown as Deno.TcpConn;
 }
 
 /**
@@ -263,11 +280,45 @@ async function connecting<T extends Deno.Conn>(
   } catch (error) {
     if (options.signal?.aborted && error === options.signal.reason) throw error;
     throw new SmtpConnectionError(
-      `Cannot connect to ${options.hostname}:${options.port}: ${describe(error)}`,
+      `Cannot connect to ${options.path ?? `${options.hostname}:${options.port}`}: ${
+        describe(error)
+      }`,
       "connect",
       { cause: error },
     );
   }
+}
+
+/**
+ * Starts TLS on an open TCP connection and completes the handshake; `what` names the step in
+ * the error. The TCP connection is closed when TLS cannot even start.
+ */
+async function secure(
+  tcp: Deno.TcpConn,
+  options: TlsConnectOptions,
+  what: string,
+): Promise<DenoConnection> {
+  if ((tcp.localAddr as Deno.Addr).transport === "unix") {
+    try {
+      tcp.close();
+    } catch { /* closed */ }
+    throw new SmtpUnsupportedError(
+      `${what} is not possible on a Unix domain socket under Deno (Deno.startTls takes TCP ` +
+        'connections only): use tls: "none" for a local socket, or run on Node.js',
+      "tls",
+      "TLS over a Unix domain socket",
+    );
+  }
+  let tls: Deno.TlsConn;
+  try {
+    tls = await Deno.startTls(tcp, tlsOptions(options));
+  } catch (error) {
+    try {
+      tcp.close();
+    } catch { /* closed */ }
+    throw new SmtpTlsError(`${what} failed: ${describe(error)}`, { cause: error });
+  }
+  return new DenoConnection(tls, await handshake(tls, options.signal));
 }
 
 /** The Deno implementation of {@linkcode Transport}. */
@@ -298,18 +349,7 @@ export const denoTransport: Transport = {
       );
       return new DenoConnection(tls, await handshake(tls, options.signal));
     }
-    const tcp = await connectTcp(options);
-    let tls: Deno.TlsConn;
-    try {
-      tls = await Deno.startTls(tcp, tlsOptions(options));
-    } catch (error) {
-      try {
-        tcp.close();
-      } catch { /* closed */ }
-      throw new SmtpTlsError(`TLS setup failed: ${describe(error)}`, { cause: error });
-    }
-    const info = await handshake(tls, options.signal);
-    return new DenoConnection(tls, info);
+    return await secure(await connectTcp(options), options, "TLS setup");
   },
 
   async startTls(connection: Connection, options: TlsConnectOptions): Promise<Connection> {
@@ -322,18 +362,7 @@ export const denoTransport: Transport = {
           'use tls: "implicit", or run on Node.js',
       );
     }
-    const tcp = connection.detach();
-    let tls: Deno.TlsConn;
-    try {
-      tls = await Deno.startTls(tcp, tlsOptions(options));
-    } catch (error) {
-      try {
-        tcp.close();
-      } catch { /* closed */ }
-      throw new SmtpTlsError(`STARTTLS upgrade failed: ${describe(error)}`, { cause: error });
-    }
-    const info = await handshake(tls, options.signal);
-    return new DenoConnection(tls, info);
+    return await secure(connection.detach(), options, "STARTTLS upgrade");
   },
 
   hostname(): string | undefined {

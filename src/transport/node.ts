@@ -443,8 +443,7 @@ function connectTcp(options: ConnectOptions, relay: ReadRelay): Promise<Socket> 
   let socket: Socket | undefined;
   return withAbort<Socket>(signal, () => socket?.destroy(), (resolve, reject) => {
     const tcp = netConnect({
-      host: hostname,
-      port,
+      ...(options.path !== undefined ? { path: options.path } : { host: hostname, port }),
       onread: { buffer: relay.buffer, callback: relay.callback },
     });
     socket = tcp;
@@ -456,7 +455,7 @@ function connectTcp(options: ConnectOptions, relay: ReadRelay): Promise<Socket> 
       tcp.destroy();
       reject(
         new SmtpConnectionError(
-          `Cannot connect to ${hostname}:${port}: ${describe(error)}`,
+          `Cannot connect to ${options.path ?? `${hostname}:${port}`}: ${describe(error)}`,
           "connect",
           { cause: error },
         ),

@@ -11,6 +11,11 @@ export interface ConnectOptions {
   readonly hostname: string;
   /** TCP port. */
   readonly port: number;
+  /**
+   * A Unix domain socket to connect to instead of `hostname:port`; `hostname` still names the
+   * server (for TLS and in messages).
+   */
+  readonly path?: string;
   /** Aborts the attempt; the connection (if any) is closed. Timeouts arrive through it too. */
   readonly signal?: AbortSignal;
 }

@@ -3,13 +3,15 @@
  * connection, so that tests can play a misbehaving or unusual server exactly.
  */
 
+import { ByteBuffer, readChunk } from "./byte_buffer.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** The server side of one connection, as seen by a script. */
 export class ScriptedConnection {
   #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
+  #buffer = new ByteBuffer();
   /** Every byte the client sent, as text (unless `record` is turned off). */
   received = "";
   /** Whether to keep `received`; soak tests turn it off to measure the client alone. */
@@ -29,28 +31,19 @@ export class ScriptedConnection {
   }
 
   async #fill(): Promise<boolean> {
-    const chunk = new Uint8Array(64 * 1024);
-    const n = await this.#conn.read(chunk).catch(() => null);
-    if (n === null) return false;
+    const data = await readChunk(this.#conn);
+    if (data === null) return false;
     this.reads++;
-    const data = chunk.subarray(0, n);
     if (this.record) this.received += decoder.decode(data);
-    const joined = new Uint8Array(this.#buffer.length + n);
-    joined.set(this.#buffer);
-    joined.set(data, this.#buffer.length);
-    this.#buffer = joined;
+    this.#buffer.append(data);
     return true;
   }
 
   /** Reads one line without its CRLF; `null` when the client closed the connection. */
   async readLine(): Promise<string | null> {
     while (true) {
-      const lf = this.#buffer.indexOf(0x0a);
-      if (lf !== -1) {
-        const line = decoder.decode(this.#buffer.subarray(0, lf)).replace(/\r$/, "");
-        this.#buffer = this.#buffer.slice(lf + 1);
-        return line;
-      }
+      const line = this.#buffer.takeLine();
+      if (line !== undefined) return line;
       if (!await this.#fill()) return null;
     }
   }
@@ -58,9 +51,7 @@ export class ScriptedConnection {
   /** Reads exactly `n` bytes (BDAT data); `null` at end of stream. */
   async readBytes(n: number): Promise<Uint8Array | null> {
     while (this.#buffer.length < n) if (!await this.#fill()) return null;
-    const bytes = this.#buffer.slice(0, n);
-    this.#buffer = this.#buffer.slice(n);
-    return bytes;
+    return this.#buffer.take(n);
   }
 
   /** Reads message data up to and including the `.` line; returns it without the end mark. */

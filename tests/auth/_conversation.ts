@@ -9,15 +9,15 @@
 import assert from "node:assert/strict";
 import type { AuthContext, AuthConversation } from "../../src/auth/types.ts";
 import type { SmtpReply } from "../../src/types.ts";
+import { ByteBuffer, readChunk } from "../_helpers/byte_buffer.ts";
 import { startScriptedServer } from "../_helpers/scripted_server.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Buffered CRLF line reading and writing over a `Deno.Conn`. */
 class Lines {
   readonly #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
+  readonly #buffer = new ByteBuffer();
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -26,19 +26,11 @@ class Lines {
   /** One line without its line end, or `null` when the peer closed the connection. */
   async read(): Promise<string | null> {
     while (true) {
-      const lf = this.#buffer.indexOf(0x0a);
-      if (lf !== -1) {
-        const line = decoder.decode(this.#buffer.subarray(0, lf)).replace(/\r$/, "");
-        this.#buffer = this.#buffer.slice(lf + 1);
-        return line;
-      }
-      const chunk = new Uint8Array(16 * 1024);
-      const n = await this.#conn.read(chunk).catch(() => null);
-      if (n === null) return null;
-      const joined = new Uint8Array(this.#buffer.length + n);
-      joined.set(this.#buffer);
-      joined.set(chunk.subarray(0, n), this.#buffer.length);
-      this.#buffer = joined;
+      const line = this.#buffer.takeLine();
+      if (line !== undefined) return line;
+      const chunk = await readChunk(this.#conn);
+      if (chunk === null) return null;
+      this.#buffer.append(chunk);
     }
   }
 

@@ -46,6 +46,7 @@ async function postie(
       POSTIE_USER: "",
       POSTIE_PASSWORD: "",
       POSTIE_OAUTH_TOKEN: "",
+      INIT_CWD: "", // as if run directly, not from a task
       NO_COLOR: "1",
       ...options.env,
     },

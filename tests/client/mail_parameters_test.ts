@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { SmtpUnsupportedError } from "../../mod.ts";
 import { mailCommands } from "../../src/mail_parameters.ts";
 import type { PreparedMessage } from "../../src/outgoing.ts";
-import { Capabilities } from "../../src/protocol/_capabilities.ts";
+import { Capabilities } from "../../src/protocol/capabilities.ts";
 import type { SendOptions } from "../../src/options.ts";
 import { test } from "../_helpers/test.ts";
 

@@ -16,6 +16,8 @@
  * copies of each message the server holds.
  */
 
+import { ByteBuffer, readChunk } from "../_helpers/byte_buffer.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -61,7 +63,7 @@ class Closed extends Error {}
 /** One connection's input and its pending replies. */
 class Wire {
   #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
+  #buffer = new ByteBuffer();
   #out: { point: ReplyPoint | undefined; text: string }[] = [];
   #cutAt: ReplyPoint | undefined;
   #delayMs: number;
@@ -133,23 +135,15 @@ class Wire {
   async #fill(): Promise<void> {
     if (this.#closed) throw new Closed();
     await this.flush();
-    const chunk = new Uint8Array(64 * 1024);
-    const n = await this.#conn.read(chunk).catch(() => null);
-    if (n === null) throw new Closed();
-    const joined = new Uint8Array(this.#buffer.length + n);
-    joined.set(this.#buffer);
-    joined.set(chunk.subarray(0, n), this.#buffer.length);
-    this.#buffer = joined;
+    const chunk = await readChunk(this.#conn);
+    if (chunk === null) throw new Closed();
+    this.#buffer.append(chunk);
   }
 
   async readLine(): Promise<string> {
     while (true) {
-      const lf = this.#buffer.indexOf(0x0a);
-      if (lf !== -1) {
-        const line = decoder.decode(this.#buffer.subarray(0, lf)).replace(/\r$/, "");
-        this.#buffer = this.#buffer.slice(lf + 1);
-        return line;
-      }
+      const line = this.#buffer.takeLine();
+      if (line !== undefined) return line;
       await this.#fill();
     }
   }
@@ -161,19 +155,17 @@ class Wire {
       await this.#fill();
     }
     if (n > limit) this.close();
-    const bytes = this.#buffer.slice(0, n);
-    this.#buffer = this.#buffer.slice(n);
-    return bytes;
+    return this.#buffer.take(n);
   }
 
   /** Reads DATA content up to the `.` line (exclusive), closing once `limit` bytes arrived. */
   async readDotData(limit: number): Promise<string> {
     while (true) {
-      const end = findTerminator(this.#buffer);
+      const end = findTerminator(this.#buffer.bytes);
       if (end !== -1) {
         if (limit !== Infinity) this.close(); // "terminator": everything arrived, not processed
-        const data = decoder.decode(this.#buffer.subarray(0, end));
-        this.#buffer = this.#buffer.slice(end + 3);
+        const data = decoder.decode(this.#buffer.take(end));
+        this.#buffer.take(3);
         return data.replace(/^\.\./gm, ".");
       }
       if (this.#buffer.length >= limit) this.close();

@@ -98,13 +98,17 @@ function interop(name: string, fn: () => Promise<void>): void {
   test(`[interop] ${name}`, fn);
 }
 
-/** Options for one of the three ports, with the test CA and a transcript recorder. */
+/**
+ * Options for one of the three ports, with the test CA and a transcript recorder. The recorded
+ * transcript rides along as a property that is not enumerable: the client refuses fields it
+ * does not know.
+ */
 function options(
   mode: keyof InteropEnv["ports"],
   extra: Partial<ClientOptions> = {},
 ): ClientOptions & { transcript: TranscriptEvent[] } {
   const transcript: TranscriptEvent[] = [];
-  return {
+  const clientOptions: ClientOptions = {
     hostname: env.hostname,
     port: env.ports[mode],
     tls: mode === "implicit" ? "implicit" : "starttls",
@@ -112,9 +116,12 @@ function options(
     clientName: "client.postie.test",
     timeouts: { greetingMs: 10_000, commandMs: 10_000, dataEndMs: 20_000 },
     onTranscript: (event) => transcript.push(event),
-    transcript,
     ...extra,
   };
+  // Not enumerable: the client refuses fields it does not know, and this one is the test's.
+  return Object.defineProperty(clientOptions, "transcript", { value: transcript }) as
+    & ClientOptions
+    & { transcript: TranscriptEvent[] };
 }
 
 function credentials(mechanisms?: PasswordMechanism[]) {

@@ -13,6 +13,9 @@
 # passwd-file (plain text, so that every mechanism works) and offers PLAIN, LOGIN, CRAM-MD5,
 # DIGEST-MD5, SCRAM-SHA-1 and SCRAM-SHA-256.
 #
+# It also installs Debian's python3-dkim when missing (for tests/interop/dkim_test.ts; without it
+# only those tests skip).
+#
 # On success it writes $POSTIE_INTEROP_DIR/interop.json, which tests/interop reads. When the
 # MTA cannot be had (not root, no apt, no network to Debian's mirror), it says why, leaves no
 # interop.json and exits 0: the interop tests then skip loudly. Safe to run again: a previous
@@ -35,6 +38,13 @@ give_up() {
 
 # --- packages ---------------------------------------------------------------------------------
 have_packages() { [ -x /usr/sbin/postfix ] && [ -x /usr/sbin/dovecot ]; }
+# Everything apt does shares one budget, so that setup never takes more than ~3 minutes.
+apt_deadline=$((started + 170))
+apt_get() { # args...
+  local left=$((apt_deadline - $(date +%s)))
+  [ "$left" -gt 5 ] || return 124
+  timeout "$left" apt-get -o DPkg::Lock::Timeout=30 "$@" >> "$dir.apt.log" 2>&1
+}
 if ! have_packages; then
   [ "$(id -u)" = 0 ] || give_up "postfix and dovecot are not installed and this is not root"
   command -v apt-get > /dev/null || give_up "postfix and dovecot are not installed and there is no apt-get"
@@ -43,13 +53,6 @@ if ! have_packages; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
     2> /dev/null
   export DEBIAN_FRONTEND=noninteractive
-  # Everything apt does shares one budget, so that setup never takes more than ~3 minutes.
-  apt_deadline=$((started + 170))
-  apt_get() { # args...
-    local left=$((apt_deadline - $(date +%s)))
-    [ "$left" -gt 5 ] || return 124
-    timeout "$left" apt-get -o DPkg::Lock::Timeout=30 "$@" >> "$dir.apt.log" 2>&1
-  }
   install_packages() {
     apt_get install -y -qq --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
@@ -63,6 +66,29 @@ if ! have_packages; then
     install_packages || give_up "apt-get install postfix dovecot-core failed or took too long (see $dir.apt.log)"
   fi
   have_packages || give_up "postfix or dovecot is still missing after apt-get install"
+fi
+
+# Debian's python3-dkim (dkimpy) verifies the DKIM signatures of delivered mail
+# (tests/interop/dkim_test.ts). Without it only those tests skip, loudly: no give_up here.
+dkim_python=/usr/bin/python3
+dkimpy_missing=""
+have_dkimpy() { "$dkim_python" -c "import dkim" > /dev/null 2>&1; }
+if ! have_dkimpy; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+    dkimpy_missing="python3-dkim is not installed, and this is not root with apt-get"
+  else
+    say "installing python3-dkim from Debian packages"
+    mkdir -p "$(dirname "$dir")"
+    touch "$dir.apt.log"
+    export DEBIAN_FRONTEND=noninteractive
+    install_dkimpy() { apt_get install -y -qq --no-install-recommends python3-dkim; }
+    if ! compgen -G "/var/lib/apt/lists/*_Packages*" > /dev/null || ! install_dkimpy; then
+      apt_get update -qq && install_dkimpy
+    fi
+    have_dkimpy ||
+      dkimpy_missing="apt-get install python3-dkim failed or took too long (see $dir.apt.log)"
+  fi
+  [ -z "$dkimpy_missing" ] || say "DKIM INTEROP UNAVAILABLE: $dkimpy_missing"
 fi
 [ "$(id -u)" = 0 ] || give_up "Postfix needs root to start (it drops to its postfix user)"
 id postfix > /dev/null 2>&1 || give_up "the postfix user is missing"
@@ -293,6 +319,8 @@ cat > "$dir/interop.json" << EOF
   "messageSizeLimit": $size_limit,
   "recipientLimit": 5,
   "postfixLog": "$dir/postfix.log",
+  "dkimPython": $([ -z "$dkimpy_missing" ] && echo "\"$dkim_python\"" || echo null),
+  "dkimpyMissing": "$dkimpy_missing",
   "postfixVersion": "$(/usr/sbin/postconf -c "$dir/postfix" -h mail_version 2> /dev/null)",
   "dovecotVersion": "$(/usr/sbin/dovecot --version 2> /dev/null | cut -d' ' -f1)"
 }

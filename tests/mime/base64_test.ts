@@ -8,7 +8,7 @@ import {
   encodeBase64,
   encodeBase64Plain,
   encodeBase64Table,
-} from "../../src/mime/_base64.ts";
+} from "../../src/mime/base64.ts";
 import { collect, crlfLines } from "./_helpers.ts";
 
 const ascii = (text: string) => new TextEncoder().encode(text);

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { test } from "../_helpers/test.ts";
 import { composeMessage, type Message } from "../../src/mime/mod.ts";
 import { composeForSending } from "../../src/mime/compose.ts";
+import { checkMessage } from "../../src/mime/_check.ts";
 import { recordedBoundaries } from "../../src/mime/_multipart.ts";
 import type { FileOpener } from "../../src/transport/types.ts";
 import {
@@ -637,9 +638,9 @@ test("composeForSending with recorded boundaries composes a message byte for byt
   const bodies: Uint8Array[] = [];
   for (let i = 0; i < 2; i++) {
     const composed = await composeForSending(
-      message,
+      checkMessage(message),
       { openFile: testOpenFile },
-      recordedBoundaries(recorded),
+      { date: message.date as Date, nextBoundary: recordedBoundaries(recorded) },
     );
     assert.ok(composed.body instanceof ReadableStream, "over 256 KiB: streamed");
     bodies.push(await collect(composed.body));
@@ -650,6 +651,9 @@ test("composeForSending with recorded boundaries composes a message byte for byt
   for (const boundary of recorded) assert.match(boundary, /^postie_[0-9a-f]{24}$/);
   assert.deepEqual(bodies[1], bodies[0]);
   // Without the record, the boundaries differ.
-  const fresh = await composeForSending(message, { openFile: testOpenFile });
+  const fresh = await composeForSending(checkMessage(message), { openFile: testOpenFile }, {
+    date: message.date as Date,
+    nextBoundary: recordedBoundaries([]),
+  });
   assert.notDeepEqual(await collect(fresh.body as ReadableStream<Uint8Array>), bodies[0]);
 });

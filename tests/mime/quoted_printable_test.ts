@@ -5,7 +5,7 @@ import {
   encodeQuotedPrintable,
   QuotedPrintableEncoder,
   QuotedPrintableEncoderStream,
-} from "../../src/mime/_quoted_printable.ts";
+} from "../../src/mime/quoted_printable.ts";
 import { collect, decodeQuotedPrintable } from "./_helpers.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text);

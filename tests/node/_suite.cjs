@@ -275,6 +275,61 @@ function defineSuite(postie, features) {
     }
   });
 
+  test(name("sendMail() sends a nodemailer message object unchanged"), async () => {
+    const { Buffer } = require("node:buffer");
+    const { Readable } = require("node:stream");
+    const server = await startSmtpServer();
+    const dir = mkdtempSync(join(tmpdir(), "postie-"));
+    try {
+      writeFileSync(join(dir, "report.csv"), "a,b\n1,2\n");
+      await sendMail(
+        { hostname: "localhost", port: server.port, tlsOptions: { caCerts: [testCa] } },
+        {
+          from: { name: "Zoë", address: "zoe@example.com" },
+          to: [{ name: "Bob", address: "bob@example.com" }],
+          subject: "Report",
+          text: Buffer.from("See attached"),
+          attachments: [
+            { filename: "report.csv", path: join(dir, "report.csv") },
+            { filename: "stream.txt", content: Readable.from([Buffer.from("streamed")]) },
+            { filename: "data.bin", content: "AAEC", encoding: "base64" },
+          ],
+        },
+      );
+      const mail = await parseMail(server.received[0].raw);
+      assert.equal(mail.text.trim(), "See attached");
+      assert.deepEqual(
+        mail.attachments.map((a) => [a.filename, Buffer.from(a.content).toString("hex")]),
+        [
+          ["report.csv", Buffer.from("a,b\n1,2\n").toString("hex")],
+          ["stream.txt", Buffer.from("streamed").toString("hex")],
+          ["data.bin", "000102"],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await server.close();
+    }
+  });
+
+  test(name("sendMail() refuses a message it cannot send before connecting"), async () => {
+    // Nothing listens on port 9: a connection attempt would fail with SmtpConnectionError.
+    const options = { hostname: "127.0.0.1", port: 9, tls: "none" };
+    const from = "a@example.com";
+    const cases = [
+      [{ from, subject: "no recipient" }, /no recipient/],
+      [{ from, too: "b@example.com" }, /did you mean "to"\?/],
+      [{ from, to: "b@example.com", attachments: [{ path: "/nonexistent.pdf" }] }, /Cannot read/],
+    ];
+    for (const [message, expected] of cases) {
+      await assert.rejects(sendMail(options, message), (error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, expected);
+        return true;
+      });
+    }
+  });
+
   test(name("a refused connection is an SmtpConnectionError in the connect phase"), async () => {
     const server = await startRawServer(() => {});
     const port = server.port;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Capabilities } from "../../src/protocol/_capabilities.ts";
+import { Capabilities } from "../../src/protocol/capabilities.ts";
 import { test } from "../_helpers/test.ts";
 
 const ehlo = (...lines: string[]) => Capabilities.fromEhlo({ code: 250, lines });

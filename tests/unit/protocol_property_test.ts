@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseEnhancedStatus, ReplyReader } from "../../src/protocol/_reply_reader.ts";
-import { Capabilities } from "../../src/protocol/_capabilities.ts";
+import { Capabilities } from "../../src/protocol/capabilities.ts";
 import { DataEncoder } from "../../src/protocol/_dot_stuff.ts";
 import * as commands from "../../src/protocol/_commands.ts";
 import { SmtpProtocolError } from "../../src/errors.ts";
