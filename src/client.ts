@@ -267,8 +267,12 @@ export class SmtpClient implements AsyncDisposable {
       }
       const message = await outgoing.prepare(this.#capabilities);
       const batch = outgoing.batch(message, this.#capabilities.limits);
-      const outcome = await this.#transaction(this.#session, message, batch, options, turn, total)
-        .catch((error) => ({ ok: false, failure: { stage: "unsent", error } } as const));
+      let outcome: TransactionOutcome;
+      try {
+        outcome = await this.#transaction(this.#session, message, batch, options, turn, total);
+      } catch (error) {
+        outcome = { ok: false, failure: { stage: "unsent", error } };
+      }
       await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
       return outgoing.settle(batch, outcome);
     } catch (error) {
@@ -301,8 +305,11 @@ export class SmtpClient implements AsyncDisposable {
     this.#transactions = 0;
   }
 
-  /** Sends `message` to the recipients at `batch` (positions in `message.to`). */
-  async #transaction(
+  /**
+   * Sends `message` to the recipients at `batch` (positions in `message.to`); throws when the
+   * server lacks what the message needs (nothing was written then).
+   */
+  #transaction(
     session: Session,
     message: PreparedMessage,
     batch: readonly number[],
@@ -316,7 +323,7 @@ export class SmtpClient implements AsyncDisposable {
       tls: session.connection.tls !== undefined,
     }, options);
     this.#transactions++;
-    return await runTransaction(session, {
+    return runTransaction(session, {
       from: plan.from,
       to: batch.map((position) => plan.to[position]!),
       mailParams: plan.mailParams,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Turn } from "./protocol/_transaction.ts";
+import { READY, type Turn } from "./protocol/_transaction.ts";
 
 /** Transactions that may have written everything and still await replies on one connection. */
 const MAX_TRANSACTIONS_IN_FLIGHT = 32;
@@ -24,44 +24,125 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
-/** Hands out {@linkcode Turn}s on one connection, in the order tasks were scheduled. */
+/**
+ * Whether one task has read all of its replies, once every earlier task has too: the reads of
+ * tasks on one connection finish in order. A promise is made only for a task that waits on it.
+ */
+class Reads {
+  done = false;
+  #taskDone = false;
+  #previous: Reads | undefined;
+  #next: Reads | undefined;
+  #promise: Promise<void> | undefined;
+  #resolve: (() => void) | undefined;
+  readonly #onDone: () => void;
+
+  constructor(previous: Reads | undefined, onDone: () => void) {
+    this.#onDone = onDone;
+    if (previous && !previous.done) {
+      this.#previous = previous;
+      previous.#next = this;
+    }
+  }
+
+  /** Settles once done. */
+  promise(): Promise<void> {
+    if (this.done) return READY;
+    return this.#promise ??= new Promise<void>((resolve) => this.#resolve = resolve);
+  }
+
+  /** The task is over: done now, or once the previous task is. */
+  taskDone(): void {
+    this.#taskDone = true;
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (this.done || !this.#taskDone || (this.#previous && !this.#previous.done)) return;
+    this.done = true;
+    this.#previous = undefined;
+    this.#onDone();
+    this.#resolve?.();
+    const next = this.#next;
+    this.#next = undefined;
+    if (next) next.#settle();
+  }
+}
+
+/**
+ * Hands out {@linkcode Turn}s on one connection, in the order tasks were scheduled. The
+ * bookkeeping is synchronous: a task that finds the connection idle starts at once, and
+ * promises are made only for tasks that have to wait (for the write turn, for earlier replies,
+ * or for room among the transactions in flight).
+ */
 export class TurnScheduler {
-  #writeTail: Promise<void> = Promise.resolve();
-  #readTail: Promise<void> = Promise.resolve();
-  #inFlight = new Set<Promise<void>>();
+  /** Whether a task has the write turn. */
+  #writing = false;
+  /** Tasks waiting for the write turn, in order. */
+  #queue: (() => void)[] = [];
+  /** The reads of the task that had the write turn last. */
+  #last: Reads | undefined;
+  /** Tasks that started and have not read all of their replies (nor have earlier tasks). */
+  #inFlight = 0;
+  /** A task waiting for room among the transactions in flight (it holds the write turn). */
+  #room: (() => void) | undefined;
+
   /**
    * Runs `task` in its turn. Tasks write one after another; a pipelined transaction lets the
    * next one write as soon as it has written everything, while its replies are still on the
    * way. `exclusive` tasks wait until every earlier reply was read.
    */
   schedule<T>(task: (turn: Turn) => Promise<T>, exclusive = false): Promise<T> {
-    const previousWrites = this.#writeTail;
-    const previousReads = this.#readTail;
-    let writesDone!: () => void;
-    let readsDone!: () => void;
-    this.#writeTail = new Promise<void>((resolve) => writesDone = resolve);
-    const finished = new Promise<void>((resolve) => readsDone = resolve);
-    this.#readTail = finished;
-    return (async () => {
-      await previousWrites;
-      try {
-        if (exclusive) await previousReads;
-        while (this.#inFlight.size >= MAX_TRANSACTIONS_IN_FLIGHT) {
-          await Promise.race(this.#inFlight);
-        }
-        const turn: Turn = {
-          ready: previousReads,
-          resetFirst: this.#inFlight.size > 0,
-          writesDone,
-        };
-        this.#inFlight.add(finished);
-        void finished.then(() => this.#inFlight.delete(finished));
-        return await task(turn);
-      } finally {
-        writesDone();
-        // Replies are read in order: this turn is over once the earlier ones are too.
-        void previousReads.then(readsDone);
+    if (!this.#writing) {
+      this.#writing = true;
+      return this.#run(task, exclusive);
+    }
+    return new Promise<void>((resolve) => this.#queue.push(resolve))
+      .then(() => this.#run(task, exclusive));
+  }
+
+  /** Passes the write turn to the next task waiting for it, or frees it. */
+  #passWriteTurn(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#writing = false;
+  }
+
+  /** Runs a task that has the write turn. */
+  async #run<T>(task: (turn: Turn) => Promise<T>, exclusive: boolean): Promise<T> {
+    const previous = this.#last;
+    let counted = false;
+    const reads = new Reads(previous, () => {
+      if (!counted) return;
+      this.#inFlight--;
+      const room = this.#room;
+      this.#room = undefined;
+      room?.();
+    });
+    this.#last = reads;
+    let wrote = false;
+    const writesDone = () => {
+      if (wrote) return;
+      wrote = true;
+      this.#passWriteTurn();
+    };
+    try {
+      if (exclusive && previous) await previous.promise();
+      while (this.#inFlight >= MAX_TRANSACTIONS_IN_FLIGHT) {
+        await new Promise<void>((resolve) => this.#room = resolve);
       }
-    })();
+      const turn: Turn = {
+        ready: previous ? previous.promise() : READY,
+        resetFirst: this.#inFlight > 0,
+        writesDone,
+      };
+      this.#inFlight++;
+      counted = true;
+      return await task(turn);
+    } finally {
+      writesDone();
+      // Replies are read in order: this turn is over once the earlier ones are too.
+      reads.taskDone();
+    }
   }
 }

@@ -109,6 +109,11 @@ class Deadline {
  * timer checks every {@linkcode TICK_MS}, sooner when a deadline is nearer.
  */
 const deadlines = new Set<Deadline>();
+/**
+ * Operations in progress that keep the timer running between their waits (see
+ * {@linkcode Session.hold}).
+ */
+let holds = 0;
 let timer: ReturnType<typeof setTimeout> | undefined;
 /** When the timer fires, on the `performance.now()` clock. */
 let timerDue = Infinity;
@@ -135,7 +140,14 @@ function tick(): void {
     deadline.expired = true;
     deadline.onExpire(deadline);
   }
-  if (deadlines.size > 0 && timer === undefined) schedule(now, nearest);
+  if ((deadlines.size > 0 || holds > 0) && timer === undefined) schedule(now, nearest);
+}
+
+function stopTimerIfIdle(): void {
+  if (deadlines.size > 0 || holds > 0 || timer === undefined) return;
+  clearTimeout(timer);
+  timer = undefined;
+  timerDue = Infinity;
 }
 
 /** Starts `deadline` for `wait`. */
@@ -162,10 +174,7 @@ function arm(deadline: Deadline, wait: Wait): void {
 function disarm(deadline: Deadline): void {
   deadline.active = false;
   deadlines.delete(deadline);
-  if (deadlines.size > 0 || timer === undefined) return;
-  clearTimeout(timer);
-  timer = undefined;
-  timerDue = Infinity;
+  stopTimerIfIdle();
 }
 
 /** Below this many bytes, parts are joined for one write rather than written vectored. */
@@ -268,6 +277,20 @@ export class Session {
   /** Bytes received beyond the replies returned so far. */
   get buffered(): number {
     return this.#reader.buffered;
+  }
+
+  /**
+   * Keeps the deadline timer running between the waits of one operation (a transaction writes,
+   * then reads), instead of stopping and starting it after each; {@linkcode release} ends it.
+   */
+  hold(): void {
+    holds++;
+  }
+
+  /** Ends a {@linkcode hold}. */
+  release(): void {
+    holds--;
+    stopTimerIfIdle();
   }
 
   /** Writes a note to the transcript. */

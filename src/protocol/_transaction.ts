@@ -56,6 +56,9 @@ export interface Turn {
   writesDone(): void;
 }
 
+/** The {@linkcode Turn.ready} of a turn with no earlier replies outstanding. */
+export const READY: Promise<void> = Promise.resolve();
+
 /** How to send it. */
 export interface TransactionSettings {
   /** Where this transaction stands among the ones pipelined on the connection. */
@@ -120,7 +123,7 @@ class Replies {
    */
   async read(wait: Wait, command: string): Promise<SmtpReply> {
     if (!this.#ready) {
-      await this.turn.ready;
+      if (this.turn.ready !== READY) await this.turn.ready;
       this.#ready = true;
     }
     const reply = await this.session.read(wait);
@@ -235,13 +238,20 @@ export async function runTransaction(
   settings: TransactionSettings,
 ): Promise<TransactionOutcome> {
   const progress = new Progress();
+  session.hold();
   try {
     const replies = new Replies(session, settings.turn);
-    const send = settings.chunking ? sendWithBdat : sendWithData;
+    const send = !settings.chunking
+      ? sendWithData
+      : settings.pipelining && input.body instanceof Uint8Array &&
+          input.body.length < BDAT_CHUNK / 2
+      ? sendWholeWithBdat
+      : sendWithBdat;
     return { ok: true, result: await send(replies, input, settings, progress) };
   } catch (error) {
     return { ok: false, failure: { stage: progress.stage, error } };
   } finally {
+    session.release();
     settings.turn.writesDone();
   }
 }
@@ -413,6 +423,53 @@ async function sendWithData(
   if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
   const reply = await replies.read(endWait, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
+  return envelope.result(reply);
+}
+
+/**
+ * BDAT with pipelining, for a message in memory that fits in one chunk (even with every line
+ * end doubled): the envelope, `BDAT n LAST` and the message in one write, then the replies in
+ * order. What {@linkcode sendWithBdat} does for such a message, in a straight line.
+ */
+async function sendWholeWithBdat(
+  replies: Replies,
+  input: TransactionInput,
+  settings: TransactionSettings,
+  progress: Progress,
+): Promise<TransactionResult> {
+  const { session } = replies;
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
+  const dataWait: Wait = { phase: "data", timeoutMs: timeouts.commandMs, signal, total };
+  const lastWait: Wait = { phase: "data", timeoutMs: timeouts.dataEndMs, signal, total };
+  const envelope = new Envelope(input);
+  const crlf = new DataEncoder(false, input.keepLineEnds, input.binary);
+  const body = crlf.push(input.body as Uint8Array);
+  const end = crlf.finish();
+  const parts = end.length === 0 ? [body] : [body, end];
+  const size = body.length + end.length;
+  const command = commands.bdat(size, true);
+  if (session.transcribing) {
+    for (const line of [...envelope.opening(turn), ...envelope.rcpts]) {
+      session.logCommand(line.line);
+    }
+    session.logCommand(`${command} (${size} bytes of message data)`);
+  }
+  progress.stage = "data";
+  const bytes = withCommands(envelope.openingText(turn) + command + "\r\n", parts, size);
+  await writeTerminator(session, bytes, dataWait, progress);
+  turn.writesDone();
+  await envelope.readReplies(replies, wait, turn);
+  const reply = await replies.read(lastWait, "BDAT LAST");
+  const failure = envelope.failure() ??
+    (positive(reply)
+      ? undefined
+      : new SmtpReplyError("Message refused", "data", "BDAT LAST", reply));
+  if (failure) {
+    // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
+    await reset(replies, wait);
+    throw failure;
+  }
   return envelope.result(reply);
 }
 

@@ -4,6 +4,7 @@
  * upgrade of an existing socket, client certificates and the file opener.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -157,6 +158,84 @@ test("write() waits while the peer does not read, and an abort ends the wait", a
     await assert.rejects(pending, (error) => error === reason);
     assert.equal(connection.closed, true);
     await assert.rejects(connection.write(encoder.encode("x")), SmtpConnectionError);
+  } finally {
+    connection.close();
+    await server.close();
+  }
+});
+
+test("writev() sends the chunks in order, as one write would send them joined", async () => {
+  const received = [];
+  let ended;
+  const server = await startRawServer((socket) => {
+    ended = new Promise((resolve) => socket.on("end", resolve));
+    socket.on("data", (chunk) => received.push(chunk));
+  });
+  const connection = await nodeTransport.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const chunks = [
+      encoder.encode("BDAT 3000000 LAST\r\n"),
+      new Uint8Array(MiB),
+      new Uint8Array(2 * MiB - 1),
+    ];
+    chunks[1].fill(0x61);
+    chunks[2].fill(0x62);
+    await connection.writev(chunks);
+    await connection.write(encoder.encode("."));
+    connection.close();
+    await ended;
+    const all = Buffer.concat(received);
+    assert.equal(all.length, chunks[0].length + 3 * MiB);
+    assert.equal(all.subarray(0, chunks[0].length).toString(), "BDAT 3000000 LAST\r\n");
+    const data = all.subarray(chunks[0].length);
+    assert.equal(data.indexOf(0x62), MiB);
+    assert.equal(data.lastIndexOf(0x61), MiB - 1);
+    assert.equal(data.at(-1), 0x2e);
+  } finally {
+    connection.close();
+    await server.close();
+  }
+});
+
+test("writev() waits while the peer does not read, and an abort ends the wait", async () => {
+  const server = await startRawServer((socket) => socket.pause());
+  const connection = await nodeTransport.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const controller = new AbortController();
+    const reason = new Error("too slow");
+    let settled = false;
+    const chunks = [
+      encoder.encode("BDAT 67108864\r\n"),
+      new Uint8Array(32 * MiB),
+      new Uint8Array(32 * MiB),
+    ];
+    const pending = connection.writev(chunks, controller.signal).finally(() => {
+      settled = true;
+    });
+    await delay(200);
+    assert.equal(settled, false, "64 MiB to a peer that does not read must wait");
+    controller.abort(reason);
+    await assert.rejects(pending, (error) => error === reason);
+    assert.equal(connection.closed, true);
+    await assert.rejects(connection.writev(chunks), SmtpConnectionError);
+  } finally {
+    connection.close();
+    await server.close();
+  }
+});
+
+test("a write pending when the peer resets rejects with SmtpConnectionError", async () => {
+  let serverSocket;
+  const server = await startRawServer((socket) => {
+    serverSocket = socket;
+    socket.pause();
+  });
+  const connection = await nodeTransport.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const pending = connection.write(new Uint8Array(64 * MiB));
+    await delay(100);
+    serverSocket.resetAndDestroy();
+    await assert.rejects(pending, SmtpConnectionError);
   } finally {
     connection.close();
     await server.close();
