@@ -340,6 +340,7 @@ export class SmtpClient implements AsyncDisposable {
       timeouts: this.#options.timeouts,
       signal: options.signal,
       total,
+      beforeTerminator: options.beforeTerminator,
     });
   }
 

@@ -71,6 +71,12 @@ export interface TransactionSettings {
   readonly signal?: AbortSignal | undefined;
   /** The limit of the whole send. */
   readonly total?: TotalDeadline | undefined;
+  /**
+   * Awaited just before the message's terminator is written (see `SendOptions`); when it
+   * rejects, the terminator is not written, the connection is closed and the transaction fails
+   * with its error, the message not sent.
+   */
+  readonly beforeTerminator?: (() => Promise<void> | void) | undefined;
 }
 
 /**
@@ -206,7 +212,17 @@ async function writeTerminator(
   bytes: Uint8Array | readonly Uint8Array[],
   wait: Wait,
   progress: Progress,
+  before: TransactionSettings["beforeTerminator"],
 ): Promise<void> {
+  if (before) {
+    try {
+      await before();
+    } catch (error) {
+      // Half a message is on the wire: only closing the connection keeps the server from it.
+      session.close();
+      throw error;
+    }
+  }
   progress.stage = "terminated";
   try {
     await session.writeBytes(bytes, wait);
@@ -417,7 +433,7 @@ async function sendWithData(
     }
   }
   batch.add(data.finish());
-  await writeTerminator(session, batch.take(), dataWait, progress);
+  await writeTerminator(session, batch.take(), dataWait, progress, settings.beforeTerminator);
   if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
   if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
@@ -457,7 +473,7 @@ async function sendWholeWithBdat(
   }
   progress.stage = "data";
   const bytes = withCommands(envelope.openingText(turn) + command + "\r\n", parts, size);
-  await writeTerminator(session, bytes, dataWait, progress);
+  await writeTerminator(session, bytes, dataWait, progress, settings.beforeTerminator);
   turn.writesDone();
   await envelope.readReplies(replies, wait, turn);
   const reply = await replies.read(lastWait, "BDAT LAST");
@@ -556,7 +572,7 @@ async function sendWithBdat(
     }
     const bytes = withCommands(pending + command + "\r\n", body.take(), size);
     pending = "";
-    if (last) await writeTerminator(session, bytes, dataWait, progress);
+    if (last) await writeTerminator(session, bytes, dataWait, progress, settings.beforeTerminator);
     else await session.writeBytes(bytes, dataWait);
     unread++;
   };
