@@ -15,11 +15,14 @@ if (engine === "kv") {
   store = denoKvStore(await Deno.openKv(location!));
 } else {
   const { bullmqStore } = await import("../../src/outbox/bullmq.ts");
+  const { Redis } = await import("ioredis");
   const [redisPort, queueName] = location!.split("/");
-  store = bullmqStore({
-    connection: { host: "127.0.0.1", port: Number(redisPort) },
-    queueName: queueName!,
+  const connection = new Redis({
+    host: "127.0.0.1",
+    port: Number(redisPort),
+    maxRetriesPerRequest: null,
   });
+  store = bullmqStore({ connection, queueName: queueName! });
 }
 const outbox = new Outbox({
   smtp: { hostname: "127.0.0.1", port: Number(port), tls: "none", maxConnections: 1 },
