@@ -64,6 +64,8 @@ export interface DenoKvStoreOptions {
 const CHUNK = 60_000;
 /** Chunks per atomic operation: under KV's 800 KiB per operation. */
 const CHUNKS_PER_OP = 10;
+/** A sent message's body chunks deleted in the job's last write when there are this few. */
+const BODY_DELETES_PER_RELEASE = 16;
 /** Due jobs looked at per take. */
 const SCAN = 16;
 
@@ -346,8 +348,9 @@ class KvLease implements OutboxLease {
 
   async release(job: OutboxJob): Promise<void> {
     await this.#write(job, true);
-    if (job.state === "sent") {
-      const { ref, chunks } = this.#stored.body;
+    const { ref, chunks } = this.#stored.body;
+    // A sent message's body goes; a small one's went with the write above.
+    if (job.state === "sent" && chunks > BODY_DELETES_PER_RELEASE) {
       await this.#store.deleteBody(job.id, ref, chunks).catch(() => {});
     }
   }
@@ -378,6 +381,10 @@ class KvLease implements OutboxLease {
       const schedule = store.scheduleKey(next);
       if (schedule) op.set(schedule, true);
       else op.delete(store.openKey(id));
+      const { ref, chunks } = old.body;
+      if (job.state === "sent" && chunks <= BODY_DELETES_PER_RELEASE) {
+        for (let i = 0; i < chunks; i++) op.delete([...store.bodyKey(id, ref), i]);
+      }
       return op.commit();
     });
     if (!result.ok) throw new OutboxLeaseLostError(id);

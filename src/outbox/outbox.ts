@@ -182,6 +182,8 @@ export class Outbox {
   #running = false;
   #loops: Promise<void>[] = [];
   #wakers = new Set<() => void>();
+  /** Whether an idle loop is polling the store (the other idle loops wait for it). */
+  #polling = false;
 
   /**
    * Creates the outbox; nothing is sent until {@linkcode Outbox.start}.
@@ -342,7 +344,7 @@ export class Outbox {
     for (const wake of wakers) wake();
   }
 
-  /** Waits `ms`, or until woken (a job enqueued here, or close). */
+  /** Waits `ms` (`Infinity`: no limit), or until woken (a job found or enqueued here, close). */
   #sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -351,7 +353,7 @@ export class Outbox {
         signal?.removeEventListener("abort", done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = ms === Infinity ? undefined : setTimeout(done, ms);
       this.#wakers.add(done);
       signal?.addEventListener("abort", done, { once: true });
     });
@@ -371,9 +373,19 @@ export class Outbox {
         // The store is unavailable for now: try again after a pause.
       }
       if (!lease) {
-        if (this.#running) await this.#sleep(this.#pollMs);
+        // One loop polls the store while idle; the others wait until it finds work.
+        if (!this.#running) continue;
+        if (this.#polling) {
+          await this.#sleep(Infinity);
+        } else {
+          this.#polling = true;
+          await this.#sleep(this.#pollMs);
+          this.#polling = false;
+        }
         continue;
       }
+      // There may be more: the loops that wait look too.
+      this.#wake();
       try {
         await this.#process(lease, previous);
       } catch {
