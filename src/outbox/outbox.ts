@@ -127,6 +127,19 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
+/** `promise`, or a rejection with {@linkcode OutboxLeaseLostError} after `ms`. */
+async function bounded(promise: Promise<void>, ms: number, id: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new OutboxLeaseLostError(id)), ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The id of a job enqueued with an idempotency key: SHA-256 of the key, in hex. */
 async function idFor(key: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
@@ -432,7 +445,9 @@ export class Outbox {
         beforeTerminator: async () => {
           if (lost) throw new OutboxLeaseLostError(job.id);
           current = { ...current, terminatorAt: Date.now() };
-          await lease.update(current);
+          // Bounded: a store that hangs must not hold the connection (the end is then not
+          // written; a mark that lands late only makes the job unknown).
+          await bounded(lease.update(current), this.#leaseMs / 2, job.id);
         },
       });
       outcome = { ok: true, result };

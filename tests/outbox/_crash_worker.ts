@@ -27,7 +27,7 @@ if (engine === "kv") {
 const outbox = new Outbox({
   smtp: { hostname: "127.0.0.1", port: Number(port), tls: "none", maxConnections: 1 },
   store,
-  leaseMs: 1500,
+  leaseMs: 3000,
   pollIntervalMs: 20,
   retryDelayMs: 20,
   maxRetryDelayMs: 200,

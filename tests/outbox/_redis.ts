@@ -54,6 +54,15 @@ export async function startRedis(): Promise<RedisServer> {
     stdout: "null",
     stderr: "inherit",
   }).spawn();
+  // Stopped when the test process ends, whatever happened to the tests.
+  const stop = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  globalThis.addEventListener("unload", stop);
   const deadline = Date.now() + 10_000;
   while (true) {
     try {
@@ -76,6 +85,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     port,
     async [Symbol.asyncDispose]() {
+      globalThis.removeEventListener("unload", stop);
       child.kill("SIGTERM");
       await child.status;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
