@@ -16,7 +16,7 @@ import { bullmqStore } from "../src/outbox/bullmq.ts";
 import { Outbox } from "../src/outbox/outbox.ts";
 import type { OutboxStore } from "../src/outbox/types.ts";
 import { SmtpPool } from "../src/pool.ts";
-import { redisUnavailable, startRedis } from "../tests/outbox/_redis.ts";
+import { redisUnavailable, startRedis } from "../tests/_helpers/redis.mjs";
 
 /** Jobs a worker sends at a time. */
 const CONCURRENCY = 8;

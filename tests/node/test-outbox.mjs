@@ -5,69 +5,21 @@
  * printed where redis-server is not installed (`.ci/run` installs it).
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { existsSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { depsDir, npmDir, requireDependency } from "./_helpers.cjs";
+import { redisUnavailable, startRedis } from "../_helpers/redis.mjs";
 
-const redisMissing = spawnSync("redis-server", ["--version"]).error;
-if (redisMissing) console.log(`BULLMQ SKIPPED: redis-server is not installed (${redisMissing})`);
+const redisMissing = redisUnavailable();
+if (redisMissing) console.log(`BULLMQ SKIPPED: ${redisMissing}`);
 
 // The package resolves its peer dependency by name, as in a user's project.
 const link = join(npmDir, "node_modules");
 if (!existsSync(link)) symlinkSync(join(depsDir, "node_modules"), link, "dir");
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "postie-redis-"));
-  const child = spawn("redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ], { stdio: "ignore" });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise((resolve) => {
-      const socket = createConnection({ host: "127.0.0.1", port }, () => {
-        socket.end();
-        resolve(true);
-      }).once("error", () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline) throw new Error("redis-server did not start in 10 s");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 test("outbox on Node.js: BullMQ workers send every message once", {
-  skip: redisMissing ? "redis-server is not installed" : false,
+  skip: redisMissing ?? false,
   timeout: 60_000,
 }, async () => {
   const { Outbox } = await import(join(npmDir, "esm/src/outbox/mod.js"));

@@ -1,14 +1,13 @@
 import { Redis } from "ioredis";
 import { bullmqStore } from "../../src/outbox/bullmq.ts";
 import { test } from "../_helpers/test.ts";
-import { crashTest } from "./_crash.ts";
-import { type RedisServer, redisUnavailable, startRedis } from "./_redis.ts";
+import { redisUnavailable, startRedis } from "../_helpers/redis.mjs";
 import { outboxSuite } from "./_suite.ts";
 
 const skip = redisUnavailable();
 if (skip) console.log(`BULLMQ SKIPPED: ${skip}`);
 
-let redis: RedisServer | undefined;
+let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
 let queues = 0;
 const redisPort = async () => (redis ??= await startRedis()).port;
 
@@ -28,24 +27,10 @@ outboxSuite("BullMQ", async () => {
   };
 }, skip);
 
-test("outbox (BullMQ): 1,000 messages survive SIGKILLed workers, each delivered once", {
-  sanitize: false,
-  ignore: skip !== undefined,
-}, async () => {
-  const connection = await client();
-  const store = bullmqStore({ connection, queueName: "crash" });
-  try {
-    await crashTest({ engine: "bullmq", location: `${await redisPort()}/crash`, store });
-  } finally {
-    await store.close();
-    connection.disconnect();
-  }
-});
-
 test("outbox (BullMQ): the private redis-server stops", {
   sanitize: false,
   ignore: skip !== undefined,
 }, async () => {
-  await redis?.[Symbol.asyncDispose]();
+  await redis?.stop();
   redis = undefined;
 });
