@@ -102,8 +102,9 @@ function answered(
  * - Accepted and refused (5xx) recipients are final; deferred (4xx) ones wait for a retry.
  * - A failure that may have delivered the message (`outcomeUnknown`) ends in `unknown`
  *   (`retrying` under `resendUnknown`).
- * - A 5xx reply to the message as a whole (MAIL, the data), or a server that lacks what the
- *   message needs, ends in `failed`, its waiting recipients refused with that reply.
+ * - A 5xx reply to the message as a whole (MAIL, the data) ends in `failed`, its waiting
+ *   recipients refused with that reply; so does a server that lacks what the message needs
+ *   (its recipients left as they were).
  * - Anything else was not sent: `retrying`, with back-off, until `maxAttempts` or `maxAgeMs`
  *   end it in `failed`.
  * - Once no recipient waits: `sent` when at least one accepted, else `failed`.
@@ -146,15 +147,16 @@ export function afterAttempt(
       error instanceof SmtpUnsupportedError
     ) {
       verdict = "failed";
-      const reply = error instanceof SmtpReplyError ? storedReply(error.reply) : undefined;
-      next = {
-        ...next,
-        recipients: next.recipients.map((r) =>
-          r.state === "pending" || r.state === "deferred"
-            ? (reply ? { ...r, state: "refused", reply } : { ...r, state: "refused" })
-            : r
-        ),
-      };
+      if (error instanceof SmtpReplyError) {
+        // The server refused the message: for every recipient still waiting, for good.
+        const reply = storedReply(error.reply);
+        next = {
+          ...next,
+          recipients: next.recipients.map((r) =>
+            r.state === "pending" || r.state === "deferred" ? { ...r, state: "refused", reply } : r
+          ),
+        };
+      }
     }
   }
   if (verdict === "unknown") return { ...next, state: "unknown" };
