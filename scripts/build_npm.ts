@@ -500,9 +500,10 @@ function writePackage(config: DenoConfig): void {
 
 /**
  * Test files that Bun does not run: the install test packs the package and installs it with
- * npm, which is Node tooling; it runs its consumer scripts under Bun itself (`POSTIE_BUN`).
+ * npm, which is Node tooling; it runs its consumer scripts under Bun itself (`POSTIE_BUN`). The
+ * Workers test runs the package on workerd, whichever runtime starts it.
  */
-const BUN_SKIP = new Set(["test-install.mjs"]);
+const BUN_SKIP = new Set(["test-install.mjs", "test-workers.mjs"]);
 
 /**
  * The Bun binary of npm `bun` in `npm/.deps`. Installed with `--ignore-scripts`, its
@@ -523,6 +524,17 @@ function findBun(): { path: string; version: string } | { reason: string } {
     reasons.push(`${entry.name}: ${result.error ?? result.stderr ?? `exit ${result.status}`}`);
   }
   return { reason: `no Bun binary runs here (${reasons.join("; ") || "none installed"})` };
+}
+
+/** The workerd binary of npm `workerd` (a development dependency in deno.json), if it loads. */
+async function findWorkerd(): Promise<string | undefined> {
+  try {
+    const workerd = await import("workerd");
+    return (workerd.default as { default: string }).default;
+  } catch (error) {
+    console.log(`build:npm: WORKERS SKIPPED: npm workerd cannot be loaded: ${error}`);
+    return undefined;
+  }
 }
 
 function testFiles(): string[] {
@@ -549,12 +561,12 @@ function runBunTests(bun: { path: string; version: string }, env: Record<string,
 }
 
 /** Step 6: Node's own test runner over `tests/node/test-*`. */
-function runTests(): void {
+async function runTests(): Promise<void> {
   const since = performance.now();
   const files = testFiles().map((name) => join(TESTS, name));
   const bun = findBun();
   if ("reason" in bun) console.log(`build:npm: BUN SKIPPED: ${bun.reason}`);
-  const env = {
+  const env: Record<string, string> = {
     ...Deno.env.toObject(),
     POSTIE_NPM_DIR: OUT,
     POSTIE_NODE_DEPS: DEPS,
@@ -563,6 +575,8 @@ function runTests(): void {
     // The install test runs its consumer scripts under Bun too.
     ...("path" in bun ? { POSTIE_BUN: bun.path } : {}),
   };
+  const workerd = await findWorkerd();
+  if (workerd) env.POSTIE_WORKERD = workerd;
   console.log(`build:npm: node --test ${files.map((f) => relative(ROOT, f)).join(" ")}`);
   // A limit per test file (node --test applies it to each file as a whole, too), so that a hang
   // fails the build instead of stalling it; the fault matrix and the install tests take longest.
@@ -595,6 +609,6 @@ step("package built in npm/", started);
 if (args.values["no-test"]) {
   console.log("build:npm: --no-test: skipping the Node tests");
 } else {
-  runTests();
+  await runTests();
 }
 step("done", started);
