@@ -4,7 +4,8 @@
  * network service trusts the test CA (`tlsOptions.trustedCertificates`, the stand-in for the
  * public CAs a deployed Worker trusts). Each step posts a case to the Worker, which sends
  * through `workersTransport` to an `smtp-server` on 127.0.0.1; the step then checks what the
- * server received with mailparser.
+ * server received with mailparser. The README's Worker example runs beside it, as written, with
+ * its server and secrets given as `env` bindings.
  *
  * Where `workerd` cannot be had or cannot start, the test prints `WORKERS SKIPPED: <reason>` and
  * is reported as ignored.
@@ -58,35 +59,62 @@ function freePort(): number {
   return port;
 }
 
-/** The workerd configuration: the Worker, and outbound sockets that trust the test CA. */
-function config(port: number): string {
+/** The README's Worker example: the `ts` block after `<!-- workers-example -->`. */
+async function readmeExample(): Promise<string> {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const match = readme.match(/<!-- workers-example -->\s*```ts\n([\s\S]*?)```/);
+  if (!match) throw new Error("README.md has no <!-- workers-example --> block");
+  return match[1]!;
+}
+
+/** Environment bindings of the README example: where it sends, and its secrets. */
+interface ReadmeEnv {
+  SMTP_HOST: string;
+  SMTP_PORT: string;
+  SMTP_USER: string;
+  SMTP_PASSWORD: string;
+}
+
+/**
+ * The workerd configuration: the test Worker and the README example, each on its own port, and
+ * outbound sockets that trust the test CA.
+ */
+function config(ports: { main: number; readme: number }, env: ReadmeEnv): string {
+  const bindings = Object.entries(env)
+    .map(([name, value]) => `(name = "${name}", text = ${JSON.stringify(value)})`)
+    .join(", ");
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
+    (name = "readme", worker = .readme),
     (name = "internet", network = (
       allow = ["public", "private", "local"],
       tlsOptions = (trustedCertificates = [${JSON.stringify(testCa)}]),
     )),
   ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  sockets = [
+    (name = "main", address = "127.0.0.1:${ports.main}", http = (), service = "main"),
+    (name = "readme", address = "127.0.0.1:${ports.readme}", http = (), service = "readme"),
+  ],
 );
 const worker :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "worker.js")],
   compatibilityDate = "${COMPATIBILITY_DATE}",
   compatibilityFlags = ["nodejs_compat"],
 );
+const readme :Workerd.Worker = (
+  modules = [(name = "readme.js", esModule = embed "readme.js")],
+  bindings = [${bindings}],
+  compatibilityDate = "${COMPATIBILITY_DATE}",
+  compatibilityFlags = ["nodejs_compat"],
+);
 `;
 }
 
-/** A running workerd serving the bundled Worker. */
-interface Workerd extends AsyncDisposable {
-  send(request: WorkerRequest): Promise<WorkerResponse>;
-}
-
-async function startWorkerd(binary: string): Promise<Workerd> {
-  const dir = await Deno.makeTempDir({ prefix: "postie-workerd-" });
-  const bundle = await new Deno.Command(Deno.execPath(), {
+/** Bundles a Worker from the sources: `@postie/smtp` resolves to this checkout (deno.json). */
+async function bundle(entry: string, output: string): Promise<void> {
+  const result = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
       "--quiet",
@@ -94,18 +122,38 @@ async function startWorkerd(binary: string): Promise<Workerd> {
       "--format=esm",
       "--external=cloudflare:*",
       "--external=node:*",
-      `--output=${dir}/worker.js`,
-      new URL("./_worker.ts", import.meta.url).pathname,
+      `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+      `--output=${output}`,
+      entry,
     ],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (bundle.code !== 0) {
-    await Deno.remove(dir, { recursive: true });
-    throw new Error(`deno bundle failed: ${new TextDecoder().decode(bundle.stderr)}`);
+  if (result.code !== 0) {
+    throw new Error(`deno bundle ${entry} failed: ${new TextDecoder().decode(result.stderr)}`);
   }
-  const port = freePort();
-  await Deno.writeTextFile(`${dir}/config.capnp`, config(port));
+}
+
+/** A running workerd serving the bundled Workers. */
+interface Workerd extends AsyncDisposable {
+  /** Posts a case to the test Worker. */
+  send(request: WorkerRequest): Promise<WorkerResponse>;
+  /** Posts `body` to the README example. */
+  readme(body: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+async function startWorkerd(binary: string, env: ReadmeEnv): Promise<Workerd> {
+  const dir = await Deno.makeTempDir({ prefix: "postie-workerd-" });
+  try {
+    await bundle(new URL("./_worker.ts", import.meta.url).pathname, `${dir}/worker.js`);
+    await Deno.writeTextFile(`${dir}/readme.ts`, await readmeExample());
+    await bundle(`${dir}/readme.ts`, `${dir}/readme.js`);
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+  const ports = { main: freePort(), readme: freePort() };
+  await Deno.writeTextFile(`${dir}/config.capnp`, config(ports, env));
   const child = new Deno.Command(binary, {
     args: ["serve", `${dir}/config.capnp`],
     stdout: "null",
@@ -123,7 +171,7 @@ async function startWorkerd(binary: string): Promise<Workerd> {
     await logged.catch(() => {});
     await Deno.remove(dir, { recursive: true });
   };
-  const url = `http://127.0.0.1:${port}/`;
+  const url = `http://127.0.0.1:${ports.main}/`;
   // Ready once it answers: poll for at most 20 s.
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -151,6 +199,19 @@ async function startWorkerd(binary: string): Promise<Workerd> {
         return JSON.parse(text);
       } catch {
         throw new Error(`The Worker answered ${response.status}: ${text}\n${log.join("")}`);
+      }
+    },
+    async readme(body) {
+      const response = await fetch(`http://127.0.0.1:${ports.readme}/`, {
+        method: "POST",
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await response.text();
+      try {
+        return { status: response.status, body: JSON.parse(text) };
+      } catch {
+        throw new Error(`The README Worker answered ${response.status}: ${text}\n${log.join("")}`);
       }
     },
     [Symbol.asyncDispose]: stop,
@@ -237,7 +298,14 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   async fn(t) {
-    await using workerd = await startWorkerd((found as { path: string }).path);
+    // The README example's server: its port is one of the Worker's bindings.
+    await using readmeServer = await authServer();
+    await using workerd = await startWorkerd((found as { path: string }).path, {
+      SMTP_HOST: "localhost",
+      SMTP_PORT: String(readmeServer.port),
+      SMTP_USER: USER,
+      SMTP_PASSWORD: PASSWORD,
+    });
 
     // First, before any TLS session to the name exists: workerd resumes TLS sessions by name, and
     // Deno's smtp-servers share ticket keys, so a later handshake would skip the check.
@@ -320,6 +388,18 @@ Deno.test({
       assert.equal(server.received.length, 2);
       assert.equal(connections, 1);
       assert.ok(server.received.every((r) => r.secure));
+    });
+
+    await t.step("the README's Worker example sends as written", async () => {
+      const sent = await workerd.readme({ to: "you@example.com", subject: "README", text: "Hi" });
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal((sent.body as { accepted: number }).accepted, 1);
+      const received = readmeServer.received[0];
+      assert.ok(received, "the server received the message");
+      assert.equal(received.from, USER);
+      assert.equal(received.user, USER);
+      assert.equal(received.secure, true);
+      assert.equal((await simpleParser(Buffer.from(received.raw))).subject, "README");
     });
 
     await t.step("refuses port 25: the platform blocks it", async () => {
