@@ -46,6 +46,7 @@
 // @ts-ignore: `cloudflare:sockets` exists only on workerd; the part used is typed below
 import { connect as cloudflareConnect } from "cloudflare:sockets";
 import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
+import { connectionLost, describe, raceAbort } from "./_race.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -83,41 +84,6 @@ const connectSocket = cloudflareConnect as (
 
 /** The port that Cloudflare blocks for outbound connections. */
 const BLOCKED_PORT = 25;
-
-/** Rejects with the signal's reason when it aborts, running `onAbort` first. */
-function raceAbort<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  onAbort: () => void,
-): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) {
-    onAbort();
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      onAbort();
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", abort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", abort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function closeSocket(socket: WorkersSocket): void {
   socket.close().catch(() => {});
@@ -168,9 +134,7 @@ class WorkersConnection implements Connection {
       if (signal?.aborted) throw signal.reason;
       if (this.#closed) return null;
       this.close();
-      throw new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
-        cause: error,
-      });
+      throw connectionLost("", error);
     }
     if (result.done) {
       this.close();
@@ -189,13 +153,7 @@ class WorkersConnection implements Connection {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       this.close();
-      throw new SmtpConnectionError(
-        `Connection lost while writing: ${describe(error)}`,
-        "command",
-        {
-          cause: error,
-        },
-      );
+      throw connectionLost("while writing", error);
     }
   }
 

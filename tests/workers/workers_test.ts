@@ -327,52 +327,41 @@ Deno.test({
       }
     });
 
-    await t.step("over STARTTLS with AUTH and an attachment", async () => {
-      await using server = await authServer();
-      const response = await workerd.send({
-        client: {
-          hostname: "localhost",
-          port: server.port,
-          tls: "starttls",
-          auth: { username: USER, password: PASSWORD },
-        },
-        message: message("STARTTLS"),
+    const modes = [
+      { title: "over STARTTLS", tls: "starttls", hostname: "localhost", server: {}, secure: true },
+      {
+        title: "over implicit TLS",
+        tls: "implicit",
+        hostname: "localhost",
+        server: { secure: true },
+        secure: true,
+      },
+      {
+        title: "in clear text (tls: none, AUTH allowed for the host)",
+        tls: "none",
+        hostname: "127.0.0.1",
+        server: { plain: true },
+        secure: false,
+      },
+    ] as const;
+    for (const { title, tls, hostname, server: serverOptions, secure } of modes) {
+      await t.step(`${title} with AUTH and an attachment`, async () => {
+        await using server = await authServer(serverOptions);
+        const response = await workerd.send({
+          client: {
+            hostname,
+            port: server.port,
+            tls,
+            auth: { username: USER, password: PASSWORD },
+            ...(tls === "none" ? { allowPlaintextAuth: [hostname] } : {}),
+          },
+          message: message(title),
+        });
+        assertSent(response);
+        assert.deepEqual(response.accepted, ["you@example.com"]);
+        await checkReceived(server, 0, title, secure);
       });
-      assertSent(response);
-      assert.deepEqual(response.accepted, ["you@example.com"]);
-      await checkReceived(server, 0, "STARTTLS", true);
-    });
-
-    await t.step("over implicit TLS with AUTH and an attachment", async () => {
-      await using server = await authServer({ secure: true });
-      const response = await workerd.send({
-        client: {
-          hostname: "localhost",
-          port: server.port,
-          tls: "implicit",
-          auth: { username: USER, password: PASSWORD },
-        },
-        message: message("implicit TLS"),
-      });
-      assertSent(response);
-      await checkReceived(server, 0, "implicit TLS", true);
-    });
-
-    await t.step("in clear text (tls: none) with AUTH allowed for the host", async () => {
-      await using server = await authServer({ plain: true });
-      const response = await workerd.send({
-        client: {
-          hostname: "127.0.0.1",
-          port: server.port,
-          tls: "none",
-          auth: { username: USER, password: PASSWORD },
-          allowPlaintextAuth: ["127.0.0.1"],
-        },
-        message: message("clear text"),
-      });
-      assertSent(response);
-      await checkReceived(server, 0, "clear text", false);
-    });
+    }
 
     await t.step("through a pool, two messages on one STARTTLS connection", async () => {
       let connections = 0;
