@@ -8,7 +8,12 @@
  * @module
  */
 
-import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
+import {
+  checkSendOptions,
+  fileOpener,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./client_options.ts";
 import { signersOf } from "./dkim/_signer.ts";
 import { type Failure, mayRetry, reportedError } from "./delivery.ts";
 import {
@@ -26,7 +31,6 @@ import { type Session, type TotalDeadline, totalDeadline, type Wait } from "./pr
 import { runTransaction, type TransactionOutcome, type Turn } from "./protocol/_transaction.ts";
 import { abortable, TurnScheduler } from "./scheduler.ts";
 import { isPositive, open, quitSession } from "./session_opening.ts";
-import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
@@ -183,7 +187,12 @@ export class SmtpClient implements AsyncDisposable {
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
     const signers = signersOf(options.dkim, this.#options.dkim);
-    const outgoing = new Outgoing(message, options.envelope, openFile, signers);
+    const outgoing = new Outgoing(
+      message,
+      options.envelope,
+      fileOpener(this.#options.options),
+      signers,
+    );
     return this.#deliver(outgoing, options);
   }
 
