@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concat } from "../dkim/_bodies.ts";
 import {
   FINAL_STATES,
   type OutboxJob,
@@ -329,13 +330,7 @@ class KvLease implements OutboxLease {
     if (parts.length !== body.chunks) {
       throw new Error(`Outbox job ${job.id}: ${parts.length} of ${body.chunks} body chunks found`);
     }
-    const bytes = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      bytes.set(part, offset);
-      offset += part.length;
-    }
-    return bytes;
+    return concat(parts);
   }
 
   update(job: OutboxJob): Promise<void> {
