@@ -374,7 +374,31 @@ export const denoTransport: Transport = {
   },
 };
 
-/** Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. */
+/**
+ * Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. It is
+ * `openFile` of `@postie/smtp` on Deno (on Node, the same with `node:fs`): the client, the pool
+ * and `sendMail` use it for `{ path }` attachments; give it to `composeMessage` to compose a
+ * message with files yourself.
+ *
+ * @param path The file's path.
+ * @returns The file's bytes as a stream, and its size.
+ *
+ * @example Compose a message with a file attachment
+ * ```ts
+ * import { composeMessage, openFile } from "@postie/smtp";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "a,b\n1,2\n");
+ * const composed = await composeMessage(
+ *   { from: "me@example.com", to: "you@example.com", attachments: [{ path }] },
+ *   { openFile },
+ * );
+ * const text = await new Response(composed.body).text();
+ * assert.match(text, /Content-Type: text\/csv/);
+ * await Deno.remove(path);
+ * ```
+ */
 export const denoOpenFile = async (path: string): Promise<OpenedFile> => {
   const file = await Deno.open(path, { read: true });
   let info: Deno.FileInfo;
