@@ -21,14 +21,14 @@ import {
 } from "./_message_data.ts";
 import type { Wait } from "./_session.ts";
 import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset } from "./_turn.ts";
+import { positive, type Replies, reset, type Written } from "./_turn.ts";
 
 export async function sendWithBdat(
   replies: Replies,
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
-): Promise<TransactionResult> {
+): Promise<Written<TransactionResult>> {
   const { session } = replies;
   const { timeouts, signal, turn, total } = settings;
   const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
@@ -112,31 +112,42 @@ export async function sendWithBdat(
       }
     }
   }
+  /**
+   * The replies still unread, and the result. `handedOver`: the session's writes when the turn
+   * was handed over to the next transaction (undefined while this one holds it).
+   */
+  const readRest = async (handedOver: number | undefined): Promise<TransactionResult> => {
+    if (!stopped) {
+      while (unread > 0) {
+        finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
+      }
+    } else {
+      while (unread > 0) await readBdat("BDAT", false);
+    }
+    if (!envelopeRead) {
+      envelopeRead = true;
+      await envelope.readReplies(replies, wait, turn);
+    }
+
+    const failure = envelope.failure();
+    if (failure) {
+      // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
+      await reset(replies, wait, handedOver);
+      throw failure;
+    }
+    if (bdatFailure || stopped || !finalReply) {
+      await reset(replies, wait, handedOver);
+      const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
+      throw new SmtpReplyError("Message refused", "data", command, reply);
+    }
+    return envelope.result(finalReply);
+  };
+
   if (!stopped) {
     body.add(crlf.finish());
     await sendChunk(true);
-    if (settings.pipelining) turn.writesDone();
-    while (unread > 0) {
-      finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
-    }
-  } else {
-    while (unread > 0) await readBdat("BDAT", false);
+    // With pipelining, the next transaction may write while these replies are on the way.
+    if (settings.pipelining) return { rest: readRest(session.writes) };
   }
-  if (!envelopeRead) {
-    envelopeRead = true;
-    await envelope.readReplies(replies, wait, turn);
-  }
-
-  const failure = envelope.failure();
-  if (failure) {
-    // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
-    await reset(replies, wait);
-    throw failure;
-  }
-  if (bdatFailure || stopped || !finalReply) {
-    await reset(replies, wait);
-    const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
-    throw new SmtpReplyError("Message refused", "data", command, reply);
-  }
-  return envelope.result(finalReply);
+  return { rest: Promise.resolve(await readRest(undefined)) };
 }

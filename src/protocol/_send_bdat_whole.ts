@@ -12,7 +12,7 @@ import { Envelope } from "./_envelope.ts";
 import { type Progress, withCommands, writeTerminator } from "./_message_data.ts";
 import type { Wait } from "./_session.ts";
 import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset } from "./_turn.ts";
+import { positive, type Replies, reset, type Written } from "./_turn.ts";
 
 /**
  * BDAT with pipelining, for a message in memory that fits in one chunk (even with every line
@@ -24,12 +24,10 @@ export async function sendWholeWithBdat(
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
-): Promise<TransactionResult> {
+): Promise<Written<TransactionResult>> {
   const { session } = replies;
   const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
   const dataWait: Wait = { phase: "data", timeoutMs: timeouts.commandMs, signal, total };
-  const lastWait: Wait = { phase: "data", timeoutMs: timeouts.dataEndMs, signal, total };
   const envelope = new Envelope(input);
   const crlf = new DataEncoder(false, input.keepLineEnds, input.binary);
   const body = crlf.push(input.body as Uint8Array);
@@ -46,7 +44,22 @@ export async function sendWholeWithBdat(
   progress.stage = "data";
   const bytes = withCommands(envelope.openingText(turn) + command + "\r\n", parts, size);
   await writeTerminator(session, bytes, dataWait, progress);
-  turn.writesDone();
+  return { rest: readReplies(replies, envelope, settings, session.writes) };
+}
+
+/**
+ * The replies to the envelope and to `BDAT LAST`, read after the turn was handed over (the
+ * session had made `handedOver` writes then).
+ */
+async function readReplies(
+  replies: Replies,
+  envelope: Envelope,
+  settings: TransactionSettings,
+  handedOver: number,
+): Promise<TransactionResult> {
+  const { timeouts, signal, turn, total } = settings;
+  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
+  const lastWait: Wait = { phase: "data", timeoutMs: timeouts.dataEndMs, signal, total };
   await envelope.readReplies(replies, wait, turn);
   const reply = await replies.read(lastWait, "BDAT LAST");
   const failure = envelope.failure() ??
@@ -55,7 +68,7 @@ export async function sendWholeWithBdat(
       : new SmtpReplyError("Message refused", "data", "BDAT LAST", reply));
   if (failure) {
     // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
-    await reset(replies, wait);
+    await reset(replies, wait, handedOver);
     throw failure;
   }
   return envelope.result(reply);

@@ -12,14 +12,14 @@ import { Envelope, lmtpReplies } from "./_envelope.ts";
 import { Batch, chunksOf, type Progress, WRITE_BATCH, writeTerminator } from "./_message_data.ts";
 import type { CommandLine, Wait } from "./_session.ts";
 import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset } from "./_turn.ts";
+import { positive, type Replies, reset, type Written } from "./_turn.ts";
 
 export async function sendWithData(
   replies: Replies,
   input: TransactionInput,
   settings: TransactionSettings,
   progress: Progress,
-): Promise<TransactionResult> {
+): Promise<Written<TransactionResult>> {
   const { session } = replies;
   const { timeouts, signal, turn, total } = settings;
   const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
@@ -66,10 +66,22 @@ export async function sendWithData(
   }
   batch.add(data.finish());
   await writeTerminator(session, batch.take(), dataWait, progress);
-  if (settings.pipelining) turn.writesDone();
   const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
-  if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
-  const reply = await replies.read(endWait, ".");
+  const rest = settings.lmtp
+    ? lmtpReplies(replies, envelope, endWait)
+    : finalReply(replies, envelope, endWait);
+  // Without pipelining, the next transaction writes only once this one has its replies.
+  if (!settings.pipelining) await rest;
+  return { rest };
+}
+
+/** The reply to the data: the message accepted, or refused. */
+async function finalReply(
+  replies: Replies,
+  envelope: Envelope,
+  wait: Wait,
+): Promise<TransactionResult> {
+  const reply = await replies.read(wait, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return envelope.result(reply);
 }

@@ -98,6 +98,7 @@ export class Session {
   #stop = new AbortController();
   #readDeadline: Deadline;
   #writeDeadline: Deadline;
+  #writes = 0;
 
   constructor(connection: Connection, options: SessionOptions) {
     this.#connection = connection;
@@ -155,6 +156,14 @@ export class Session {
   /** Whether the connection is closed. */
   get closed(): boolean {
     return this.#connection.closed;
+  }
+
+  /**
+   * How many writes the session has begun. A transaction that handed over its turn compares it
+   * with the count it left to know whether a later transaction has written since.
+   */
+  get writes(): number {
+    return this.#writes;
   }
 
   /** Bytes received beyond the replies returned so far. */
@@ -222,6 +231,7 @@ export class Session {
    * (with one vectored write when the connection has it, else joined).
    */
   async writeBytes(bytes: Uint8Array | readonly Uint8Array[], wait: Wait): Promise<void> {
+    this.#writes++;
     const deadline = this.#begin(wait, this.#writeDeadline);
     const onAbort = this.#watch(wait.signal);
     try {
