@@ -15,25 +15,18 @@ import {
   BDAT_CHUNK,
   chunksOf,
   MAX_UNREAD_BDAT,
-  type Progress,
+  type SendRun,
   withCommands,
   writeTerminator,
 } from "./_message_data.ts";
-import type { Wait } from "./_session.ts";
-import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset, type Written } from "./_turn.ts";
+import type { TransactionResult } from "./_transaction.ts";
+import { positive, reset, type Written } from "./_turn.ts";
 
-export async function sendWithBdat(
-  replies: Replies,
-  input: TransactionInput,
-  settings: TransactionSettings,
-  progress: Progress,
-): Promise<Written<TransactionResult>> {
+export async function sendWithBdat(run: SendRun): Promise<Written<TransactionResult>> {
+  const { replies, input, settings, progress } = run;
+  const { mail: wait, data: dataWait, end: lastWait } = run.waits;
   const { session } = replies;
-  const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  const dataWait: Wait = { ...wait, phase: "data" };
-  const lastWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
+  const turn = settings.turn;
   const envelope = new Envelope(input);
 
   // Without pipelining: the envelope first, one command at a time.

@@ -9,7 +9,7 @@ import type { Failure } from "../delivery.ts";
 import type { Timeouts } from "../options.ts";
 import type * as commands from "./_commands.ts";
 import type { TransactionResult } from "./_envelope.ts";
-import { BDAT_CHUNK, Progress } from "./_message_data.ts";
+import { BDAT_CHUNK, Progress, type SendRun, waitsOf } from "./_message_data.ts";
 import type { Session, TotalDeadline } from "./_session.ts";
 import { sendWholeWithBdat } from "./_send_bdat_whole.ts";
 import { sendWithBdat } from "./_send_bdat_chunked.ts";
@@ -73,14 +73,20 @@ export async function runTransaction(
   const progress = new Progress();
   session.hold();
   try {
-    const replies = new Replies(session, settings.turn);
+    const run: SendRun = {
+      replies: new Replies(session, settings.turn),
+      input,
+      settings,
+      progress,
+      waits: waitsOf(settings),
+    };
     const send = !settings.chunking
       ? sendWithData
       : settings.pipelining && input.body instanceof Uint8Array &&
           input.body.length < BDAT_CHUNK / 2
       ? sendWholeWithBdat
       : sendWithBdat;
-    const { rest } = await send(replies, input, settings, progress);
+    const { rest } = await send(run);
     return { rest: outcomeOf(rest, progress, session) };
   } catch (error) {
     session.release();
