@@ -5,6 +5,7 @@
  */
 
 import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
+import { AbortListener } from "./_abort_listener.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -60,8 +61,10 @@ class DenoConnection implements Connection {
   #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
-  /** The signal with the abort listener on it, and the signals of the pending calls. */
-  #signal: AbortSignal | undefined;
+  /** The abort listener on the calls' signal; the signals of the pending calls. */
+  #abort = new AbortListener((signal) => {
+    if (this.#reading === signal || this.#writing === signal) this.close();
+  });
   #reading: AbortSignal | undefined;
   #writing: AbortSignal | undefined;
   readonly tls?: TlsInfo;
@@ -81,27 +84,9 @@ class DenoConnection implements Connection {
   /** Hands the underlying connection over to `Deno.startTls`. */
   detach(): Deno.TcpConn {
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     return this.#conn as Deno.TcpConn;
   }
-
-  /** Puts the abort listener on `signal` (moving it from the previous one). */
-  #listen(signal: AbortSignal): void {
-    if (signal === this.#signal) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = signal;
-    signal.addEventListener("abort", this.#onAbort);
-  }
-
-  #unlisten(): void {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = undefined;
-  }
-
-  #onAbort = (): void => {
-    const signal = this.#signal;
-    if (signal && (this.#reading === signal || this.#writing === signal)) this.close();
-  };
 
   async read(signal?: AbortSignal): Promise<Uint8Array | null> {
     if (this.#closed) return null;
@@ -110,7 +95,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     let n: number | null;
     this.#reading = signal;
@@ -143,7 +128,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     this.#writing = signal;
     try {
@@ -207,7 +192,7 @@ class DenoConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     try {
       this.#conn.close();
     } catch {
