@@ -16,6 +16,7 @@ import {
 import type { TranscriptEvent } from "../options.ts";
 import type { Connection, TlsInfo } from "../transport/types.ts";
 import type { SmtpReply } from "../types.ts";
+import { concat, totalLength } from "../_bytes.ts";
 import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
 import { arm, Deadline, disarm, holdTimer, releaseTimer, type Wait } from "./_deadlines.ts";
 
@@ -62,24 +63,6 @@ function isTimeout(error: unknown): boolean {
 
 /** Below this many bytes, parts are joined for one write rather than written vectored. */
 const JOIN_BELOW = 16 * 1024;
-
-function size(parts: readonly Uint8Array[]): number {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  return length;
-}
-
-/** `parts` in one array (the only one, uncopied, when there is one). */
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const joined = new Uint8Array(size(parts));
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
-}
 
 /** One SMTP conversation over one connection. */
 export class Session {
@@ -238,9 +221,9 @@ export class Session {
       const connection = this.#connection;
       const signal = this.#stop.signal;
       if (bytes instanceof Uint8Array) await connection.write(bytes, signal);
-      else if (connection.writev && bytes.length > 1 && size(bytes) >= JOIN_BELOW) {
+      else if (connection.writev && bytes.length > 1 && totalLength(bytes) >= JOIN_BELOW) {
         await connection.writev(bytes, signal);
-      } else await connection.write(join(bytes), signal);
+      } else await connection.write(concat(bytes), signal);
     } catch (error) {
       throw this.#fail(error, wait, deadline, "writing to the server");
     } finally {
