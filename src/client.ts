@@ -9,7 +9,12 @@
  * @module
  */
 
-import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
+import {
+  checkSendOptions,
+  fileOpener,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./client_options.ts";
 import { signersOf } from "./dkim/_signer.ts";
 import type { Failure } from "./delivery.ts";
 import { SmtpConnectionError, SmtpReplyError } from "./errors.ts";
@@ -28,7 +33,6 @@ import {
 import { abortable, TurnScheduler } from "./scheduler.ts";
 import { type AttemptOutcome, deliver, finishSend, sendToAll, transact } from "./send_loop.ts";
 import { isPositive, open, quitSession } from "./session_opening.ts";
-import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
@@ -160,7 +164,12 @@ export class SmtpClient implements AsyncDisposable {
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
     const signers = signersOf(options.dkim, this.#options.dkim);
-    const outgoing = new Outgoing(message, options.envelope, openFile, signers);
+    const outgoing = new Outgoing(
+      message,
+      options.envelope,
+      fileOpener(this.#options.options),
+      signers,
+    );
     return this.#deliver(outgoing, options);
   }
 

@@ -6,6 +6,7 @@
 
 import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
 import { AbortListener } from "./_abort_listener.ts";
+import { connectionLost, describe, raceAbort } from "./_race.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -18,37 +19,6 @@ import type {
 const READ_BUFFER_SIZE = 64 * 1024;
 /** {@linkcode DenoConnection.writev} joins chunks smaller than this into one write. */
 const JOIN_BELOW = 16 * 1024;
-
-/** Rejects with the signal's reason when it aborts, running `onAbort` first. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void) {
-  if (!signal) return promise;
-  if (signal.aborted) {
-    onAbort();
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      onAbort();
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", abort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", abort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * A `Deno.Conn` or `Deno.TlsConn` behind the {@linkcode Connection} interface. An abort
@@ -105,9 +75,7 @@ class DenoConnection implements Connection {
       if (signal?.aborted) throw signal.reason;
       if (this.#closed) return null;
       this.close();
-      throw new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
-        cause: error,
-      });
+      throw connectionLost("", error);
     } finally {
       this.#reading = undefined;
     }
@@ -141,13 +109,7 @@ class DenoConnection implements Connection {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       this.close();
-      throw new SmtpConnectionError(
-        `Connection lost while writing: ${describe(error)}`,
-        "command",
-        {
-          cause: error,
-        },
-      );
+      throw connectionLost("while writing", error);
     } finally {
       this.#writing = undefined;
     }
