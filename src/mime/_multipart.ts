@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concat } from "../_bytes.ts";
 import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./base64.ts";
 import { utf8Length } from "./_text.ts";
 
@@ -343,18 +344,6 @@ async function* emitMessage(root: Part, sources: Sources): AsyncGenerator<Uint8A
   }
   const n = last?.length ?? 0;
   if (n < 2 || last![n - 2] !== 0x0d || last![n - 1] !== 0x0a) yield CRLF;
-}
-
-/** Joins pieces into one array. */
-function concat(pieces: readonly Uint8Array[], size: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
 }
 
 /** The streams inside a part tree, in order. */

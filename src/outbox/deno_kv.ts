@@ -12,7 +12,7 @@
  * @module
  */
 
-import { concat } from "../dkim/_bodies.ts";
+import { concat } from "../_bytes.ts";
 import {
   FINAL_STATES,
   type OutboxJob,

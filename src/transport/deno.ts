@@ -5,6 +5,7 @@
  */
 
 import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
+import { AbortListener } from "./_abort_listener.ts";
 import { connectionLost, describe, raceAbort } from "./_race.ts";
 import type {
   Connection,
@@ -30,8 +31,10 @@ class DenoConnection implements Connection {
   #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
-  /** The signal with the abort listener on it, and the signals of the pending calls. */
-  #signal: AbortSignal | undefined;
+  /** The abort listener on the calls' signal; the signals of the pending calls. */
+  #abort = new AbortListener((signal) => {
+    if (this.#reading === signal || this.#writing === signal) this.close();
+  });
   #reading: AbortSignal | undefined;
   #writing: AbortSignal | undefined;
   readonly tls?: TlsInfo;
@@ -51,27 +54,9 @@ class DenoConnection implements Connection {
   /** Hands the underlying connection over to `Deno.startTls`. */
   detach(): Deno.TcpConn {
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     return this.#conn as Deno.TcpConn;
   }
-
-  /** Puts the abort listener on `signal` (moving it from the previous one). */
-  #listen(signal: AbortSignal): void {
-    if (signal === this.#signal) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = signal;
-    signal.addEventListener("abort", this.#onAbort);
-  }
-
-  #unlisten(): void {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = undefined;
-  }
-
-  #onAbort = (): void => {
-    const signal = this.#signal;
-    if (signal && (this.#reading === signal || this.#writing === signal)) this.close();
-  };
 
   async read(signal?: AbortSignal): Promise<Uint8Array | null> {
     if (this.#closed) return null;
@@ -80,7 +65,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     let n: number | null;
     this.#reading = signal;
@@ -111,7 +96,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     this.#writing = signal;
     try {
@@ -169,7 +154,7 @@ class DenoConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     try {
       this.#conn.close();
     } catch {
@@ -336,7 +321,31 @@ export const denoTransport: Transport = {
   },
 };
 
-/** Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. */
+/**
+ * Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. It is
+ * `openFile` of `@postie/smtp` on Deno (on Node, the same with `node:fs`): the client, the pool
+ * and `sendMail` use it for `{ path }` attachments; give it to `composeMessage` to compose a
+ * message with files yourself.
+ *
+ * @param path The file's path.
+ * @returns The file's bytes as a stream, and its size.
+ *
+ * @example Compose a message with a file attachment
+ * ```ts
+ * import { composeMessage, openFile } from "@postie/smtp";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "a,b\n1,2\n");
+ * const composed = await composeMessage(
+ *   { from: "me@example.com", to: "you@example.com", attachments: [{ path }] },
+ *   { openFile },
+ * );
+ * const text = await new Response(composed.body).text();
+ * assert.match(text, /Content-Type: text\/csv/);
+ * await Deno.remove(path);
+ * ```
+ */
 export const denoOpenFile = async (path: string): Promise<OpenedFile> => {
   const file = await Deno.open(path, { read: true });
   let info: Deno.FileInfo;
