@@ -253,7 +253,8 @@ export function outboxSuite(engine: string, open: StoreFactory, skip?: string): 
 
   t("maxAgeMs ends a message that is still not delivered", async () => {
     await using s = await setup(open, [{ command: "MAIL", reply: "451 4.3.0 Later" }], {
-      maxAgeMs: 150,
+      maxAgeMs: 600,
+      maxAttempts: 1000,
       retryDelayMs: 40,
       maxRetryDelayMs: 80,
     });
@@ -313,7 +314,7 @@ export function outboxSuite(engine: string, open: StoreFactory, skip?: string): 
     // A first worker that dies: it took jobs and wrote states, then stopped for good.
     const take = async (name: string) => {
       for (let n = 0; n < 50; n++) {
-        const lease = await s.store.take((job) => ({ ...job, state: "sending" }), 300);
+        const lease = await s.store.take((job) => ({ ...job, state: "sending" }), 1500);
         if (lease && lease.job.id === ids[name]) return lease;
         if (lease) await lease.release({ ...lease.job, state: "queued" });
       }
