@@ -2,22 +2,18 @@
  * {@linkcode SmtpClient}: connect, secure, greet, authenticate, send, quit. The pieces it is
  * made of each live in a file of their own: option checks (`client_options.ts`), opening a
  * session (`session_opening.ts`), TLS explanations (`tls_problems.ts`), MAIL and RCPT
- * parameters (`mail_parameters.ts`), the order of work on the connection (`scheduler.ts`), and
- * the delivery rules every retry asks (`delivery.ts`, `outgoing.ts`).
+ * parameters (`mail_parameters.ts`), the order of work on the connection (`scheduler.ts`), the
+ * loops of one send (`send_loop.ts`), and the delivery rules every retry asks (`delivery.ts`,
+ * `outgoing.ts`).
  *
  * @module
  */
 
 import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
 import { signersOf } from "./dkim/_signer.ts";
-import { type Failure, mayRetry, reportedError } from "./delivery.ts";
-import {
-  describeRecipients,
-  SmtpConnectionError,
-  SmtpRecipientsError,
-  SmtpReplyError,
-} from "./errors.ts";
-import { mailCommands } from "./mail_parameters.ts";
+import type { Failure } from "./delivery.ts";
+import { SmtpConnectionError, SmtpReplyError } from "./errors.ts";
+import { mailCommands, transactionInput } from "./mail_parameters.ts";
 import type { Message } from "./mime/mod.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import { Outgoing, type PreparedMessage } from "./outgoing.ts";
@@ -25,6 +21,7 @@ import type { Capabilities } from "./protocol/capabilities.ts";
 import { type Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
 import { runTransaction, type TransactionOutcome, type Turn } from "./protocol/_transaction.ts";
 import { abortable, TurnScheduler } from "./scheduler.ts";
+import { type AttemptOutcome, deliver, finishSend, sendToAll, transact } from "./send_loop.ts";
 import { isPositive, open, quitSession } from "./session_opening.ts";
 import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
@@ -32,31 +29,6 @@ import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
 export { Capabilities, type ServerLimits } from "./protocol/capabilities.ts";
 export { checkSendOptions } from "./client_options.ts";
-
-/** How many times the client itself sends a message again after it was not sent. */
-const CLIENT_RETRIES = 1;
-
-/** How one attempt ended: what the server accepted, or how far it got and why it stopped. */
-export type AttemptOutcome =
-  | { readonly ok: true; readonly result: SendResult }
-  | { readonly ok: false; readonly failure: Failure };
-
-/**
- * The result of a sent message, or the error that `rejectOnPartialFailure` asks for when some
- * recipients refused it (the message was delivered to the others all the same).
- */
-export function finishSend(result: SendResult, options: SendOptions): SendResult {
-  if (options.rejectOnPartialFailure && result.rejected.length > 0) {
-    throw new SmtpRecipientsError(
-      `Message sent, but ${result.rejected.length} of ` +
-        `${result.accepted.length + result.rejected.length} recipients were refused: ` +
-        describeRecipients(result.rejected),
-      result.accepted,
-      result.rejected,
-    );
-  }
-  return result;
-}
 
 /**
  * One attempt to send `outgoing` over `client` (one transaction per batch of recipients, until
@@ -187,54 +159,24 @@ export class SmtpClient implements AsyncDisposable {
     return this.#deliver(outgoing, options);
   }
 
-  /**
-   * Attempts until the message is sent or the delivery rules say stop; at most one retry,
-   * which sends only to the recipients that do not have the message yet.
-   */
-  async #deliver(outgoing: Outgoing, options: SendOptions): Promise<SendResult> {
+  /** Every attempt of a send, the client's own retry included (`send_loop.ts`). */
+  #deliver(outgoing: Outgoing, options: SendOptions): Promise<SendResult> {
     const total = totalDeadline(this.#options.timeouts.totalMs);
-    try {
-      for (let attempt = 0;; attempt++) {
-        const outcome = await this.#sendAll(outgoing, options, total);
-        if (outcome.ok) return finishSend(outcome.result, options);
-        const { failure } = outcome;
-        const retry = attempt < CLIENT_RETRIES && !options.signal?.aborted &&
-          mayRetry(failure, outgoing.replayable, "client");
-        if (!retry) throw reportedError(failure, outgoing.accepted);
-        // The failed attempt's connection is closed already (a 421 or a broken connection).
-        this.#session.info(
-          `retrying on a new connection after: ${(failure.error as Error).message}`,
-        );
-      }
-    } finally {
-      await outgoing.release();
-    }
+    return deliver(
+      outgoing,
+      options,
+      () => this.#sendAll(outgoing, options, total),
+      (line) => this.#session.info(line),
+    );
   }
 
-  /**
-   * Sends to every recipient still waiting: one transaction after another, each in its turn,
-   * until all are settled or one fails. More than one when the server takes fewer recipients
-   * per transaction than the message has (`LIMITS RCPTMAX`, or "452 4.5.3 too many
-   * recipients"); the result merges them all.
-   */
-  async #sendAll(
+  /** One attempt: transaction after transaction, each in its turn, until all are settled. */
+  #sendAll(
     outgoing: Outgoing,
     options: SendOptions,
     total: TotalDeadline,
   ): Promise<AttemptOutcome> {
-    while (true) {
-      let failure: Failure | undefined;
-      try {
-        failure = await this.#sendOnce(outgoing, options, total);
-      } catch (error) {
-        // Not even scheduled (the client quit meanwhile), or aborted: once some recipients
-        // have the message, it is a failure of the send, reported with them.
-        if (outgoing.accepted.length === 0) throw error;
-        failure = { stage: "unsent", error };
-      }
-      if (failure) return { ok: false, failure };
-      if (outgoing.done) return { ok: true, result: outgoing.result() };
-    }
+    return sendToAll(outgoing, () => this.#sendOnce(outgoing, options, total));
   }
 
   /** One transaction in its turn; rejects at once when `options.signal` aborts. */
@@ -265,16 +207,11 @@ export class SmtpClient implements AsyncDisposable {
         turn = await this.#renew(turn, total);
         options.signal?.throwIfAborted();
       }
-      const message = await outgoing.prepare(this.#capabilities);
-      const batch = outgoing.batch(message, this.#capabilities.limits);
-      let outcome: TransactionOutcome;
-      try {
-        outcome = await this.#transaction(this.#session, message, batch, options, turn, total);
-      } catch (error) {
-        outcome = { ok: false, failure: { stage: "unsent", error } };
-      }
-      await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
-      return outgoing.settle(batch, outcome);
+      return await transact(
+        outgoing,
+        this.#capabilities,
+        (message, batch) => this.#transaction(this.#session, message, batch, options, turn, total),
+      );
     } catch (error) {
       return { stage: "unsent", error };
     }
@@ -323,16 +260,7 @@ export class SmtpClient implements AsyncDisposable {
       tls: session.connection.tls !== undefined,
     }, options);
     this.#transactions++;
-    return runTransaction(session, {
-      from: plan.from,
-      to: batch.map((position) => plan.to[position]!),
-      mailParams: plan.mailParams,
-      rcptParams: plan.rcptParams,
-      body: message.body,
-      ownsBody: message.ownsBody,
-      keepLineEnds: message.crlfLineEnds,
-      binary: message.binary,
-    }, {
+    return runTransaction(session, transactionInput(plan, message, batch), {
       turn,
       pipelining: this.#options.pipelining && caps.has("PIPELINING"),
       chunking: plan.chunking,

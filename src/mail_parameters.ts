@@ -13,6 +13,7 @@ import type { SendOptions } from "./options.ts";
 import type { PreparedMessage } from "./outgoing.ts";
 import type { Capabilities } from "./protocol/capabilities.ts";
 import * as commands from "./protocol/_commands.ts";
+import type { TransactionInput } from "./protocol/_transaction.ts";
 
 /** The envelope as the server gets it. */
 export interface MailCommands {
@@ -136,4 +137,30 @@ export function mailCommands(
     return params;
   };
   return { from, to, mailParams, rcptParams, chunking };
+}
+
+/**
+ * What a transaction sends: `plan`'s envelope for the recipients at `batch` (positions in
+ * `message.to`), and `message`'s body.
+ *
+ * @param plan The envelope and parameters ({@linkcode mailCommands}).
+ * @param message The prepared message.
+ * @param batch The recipients of this transaction.
+ * @returns The transaction's input.
+ */
+export function transactionInput(
+  plan: MailCommands,
+  message: PreparedMessage,
+  batch: readonly number[],
+): TransactionInput {
+  return {
+    from: plan.from,
+    to: batch.map((position) => plan.to[position]!),
+    mailParams: plan.mailParams,
+    rcptParams: plan.rcptParams,
+    body: message.body,
+    ownsBody: message.ownsBody,
+    keepLineEnds: message.crlfLineEnds,
+    binary: message.binary,
+  };
 }

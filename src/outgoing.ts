@@ -7,9 +7,7 @@
  */
 
 import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
-import { SmtpRecipientsError } from "./errors.ts";
 import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
-import * as commands from "./protocol/_commands.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
 import { concat, HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
 import { signBytes, signStream } from "./dkim/_message_signer.ts";
@@ -19,9 +17,10 @@ import { checkFiles } from "./mime/_attachments.ts";
 import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
 import { recordedBoundaries } from "./mime/_multipart.ts";
 import type { Message } from "./mime/mod.ts";
-import { checkFields } from "./_fields.ts";
+import { checkEnvelope, checkRawMessage } from "./message_checks.ts";
+import { SendRecipients } from "./send_recipients.ts";
 import type { FileOpener } from "./transport/types.ts";
-import type { Envelope, RawMessage, RecipientResult, SendResult, SmtpReply } from "./types.ts";
+import type { Envelope, RawMessage, RecipientResult, SendResult } from "./types.ts";
 
 /** A message ready for one transaction attempt. */
 export interface PreparedMessage {
@@ -42,72 +41,9 @@ export interface PreparedMessage {
   readonly size?: number | undefined;
 }
 
-/**
- * Throws a `TypeError` for an envelope that cannot be sent.
- *
- * @param envelope The envelope, as given.
- * @param noRecipient The error's text when it has no recipient.
- */
-export function checkEnvelope(
-  envelope: Envelope,
-  noRecipient = "Cannot send message: the envelope has no recipient",
-): void {
-  if (envelope === null || typeof envelope !== "object") {
-    throw new TypeError("Cannot send message: the envelope must be { from, to }");
-  }
-  checkFields(envelope, ["from", "to"], "envelope");
-  if (typeof envelope.from !== "string") {
-    throw new TypeError(
-      'Cannot send message: envelope.from must be a string ("" for the null sender <>)',
-    );
-  }
-  if (!Array.isArray(envelope.to)) {
-    throw new TypeError("Cannot send message: envelope.to must be a list of addresses");
-  }
-  commands.assertEnvelopeAddress(envelope.from, "sender address");
-  if (envelope.to.length === 0) throw new TypeError(noRecipient);
-  for (const address of envelope.to) {
-    if (typeof address !== "string") {
-      throw new TypeError("Cannot send message: envelope.to must be a list of strings");
-    }
-    commands.assertEnvelopeAddress(address, "recipient address");
-  }
-}
-
-/** nodemailer's way to give a raw message's envelope, which postie reads from `envelope`. */
-const RAW_HINT = "a raw message is sent as it is: give envelope: { from, to }";
-
-/** Throws a `TypeError` for a raw message that cannot be sent. */
-function checkRawMessage(message: RawMessage, envelope: Envelope | undefined): void {
-  checkFields(message, ["raw", "envelope", "binary"], "raw message", {
-    from: RAW_HINT,
-    to: RAW_HINT,
-    cc: RAW_HINT,
-    bcc: RAW_HINT,
-  });
-  const raw: unknown = message.raw;
-  if (
-    typeof raw !== "string" && !(raw instanceof Uint8Array) && !(raw instanceof ReadableStream)
-  ) {
-    throw new TypeError(
-      "Cannot send message: raw must be a string, a Uint8Array or a ReadableStream",
-    );
-  }
-  if (envelope === undefined && message.envelope === undefined) {
-    throw new TypeError(`Cannot send message: ${RAW_HINT}`);
-  }
-  checkEnvelope(envelope ?? message.envelope);
-}
-
 function hasEightBitBytes(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
   return false;
-}
-
-/** The lower-case domain of an envelope address (empty for a bare local part). */
-function domainOf(address: string): string {
-  const at = address.lastIndexOf("@");
-  return at === -1 ? "" : address.slice(at + 1).toLowerCase();
 }
 
 /**
@@ -149,12 +85,8 @@ export class Outgoing {
   #fixed: { messageId: string; date: Date; allow8bit: boolean } | undefined;
   /** The MIME boundaries of the first composition, given out again to every later one. */
   readonly #boundaries: string[] = [];
-  /** Positions in the envelope's `to` of recipients not yet settled; set by the first batch. */
-  #waiting: number[] | undefined;
-  readonly #accepted: RecipientResult[] = [];
-  readonly #rejected: RecipientResult[] = [];
-  /** The reply to the data of the last transaction that delivered the message. */
-  #reply: SmtpReply | undefined;
+  /** Who still waits for the message, who accepted it and who refused it. */
+  readonly #recipients = new SendRecipients();
   /** The envelope and Message-ID of the last prepared body. */
   #sent: { envelope: Envelope; messageId: string | undefined } | undefined;
 
@@ -251,22 +183,7 @@ export class Outgoing {
    * @returns Positions in `prepared.to`; never empty while recipients are waiting.
    */
   batch(prepared: PreparedMessage, limits: ServerLimits): readonly number[] {
-    const waiting = this.#waiting ??= prepared.to.map((_, i) => i);
-    if (this.#oneShot) return waiting;
-    const max = limits.rcptMax ?? Infinity;
-    const maxDomains = limits.rcptDomainMax ?? Infinity;
-    const batch: number[] = [];
-    const domains = new Set<string>();
-    for (const position of waiting) {
-      if (batch.length >= max) break;
-      const domain = domainOf(prepared.to[position]!);
-      if (!domains.has(domain)) {
-        if (domains.size >= maxDomains) continue;
-        domains.add(domain);
-      }
-      batch.push(position);
-    }
-    return batch;
+    return this.#recipients.batch(prepared.to, limits, this.#oneShot);
   }
 
   /**
@@ -282,40 +199,17 @@ export class Outgoing {
    * @returns The failure that ends the send, or `undefined` when the transaction counts.
    */
   settle(batch: readonly number[], outcome: TransactionOutcome): Failure | undefined {
-    let accepted: readonly RecipientResult[];
-    let rejected: readonly RecipientResult[];
-    let deferred: readonly number[] = [];
-    if (outcome.ok) {
-      const { result } = outcome;
-      accepted = result.accepted;
-      rejected = result.rejected;
-      if (this.replayable) deferred = result.deferred.map((d) => batch[d.position]!);
-      else rejected = [...rejected, ...result.deferred.map((d) => d.result)];
-      this.#reply = result.reply;
-    } else {
-      const { error } = outcome.failure;
-      if (!(error instanceof SmtpRecipientsError) || this.#accepted.length === 0) {
-        return outcome.failure;
-      }
-      accepted = error.accepted;
-      rejected = error.rejected;
-    }
-    this.#accepted.push(...accepted);
-    this.#rejected.push(...rejected);
-    const done = new Set(batch);
-    for (const position of deferred) done.delete(position);
-    this.#waiting = (this.#waiting ?? []).filter((position) => !done.has(position));
-    return undefined;
+    return this.#recipients.settle(batch, outcome, this.replayable);
   }
 
   /** Whether every recipient is settled (accepted or refused). */
   get done(): boolean {
-    return this.#waiting !== undefined && this.#waiting.length === 0;
+    return this.#recipients.done;
   }
 
   /** The recipients that accepted the message so far, over every transaction (a copy). */
   get accepted(): readonly RecipientResult[] {
-    return [...this.#accepted];
+    return this.#recipients.accepted;
   }
 
   /**
@@ -327,9 +221,9 @@ export class Outgoing {
     const sent = this.#sent!;
     const result = {
       envelope: sent.envelope,
-      accepted: [...this.#accepted],
-      rejected: [...this.#rejected],
-      reply: this.#reply!,
+      accepted: this.#recipients.accepted,
+      rejected: this.#recipients.rejected,
+      reply: this.#recipients.reply!,
     };
     return sent.messageId === undefined ? result : { ...result, messageId: sent.messageId };
   }

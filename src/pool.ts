@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type AttemptOutcome, attemptSend, checkSendOptions, SmtpClient } from "./client.ts";
+import { attemptSend, checkSendOptions, SmtpClient } from "./client.ts";
+import type { AttemptOutcome } from "./send_loop.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
 import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
 import { PoolQueueFullError, SmtpConnectionError } from "./errors.ts";

@@ -17,6 +17,9 @@ import type { TranscriptEvent } from "../options.ts";
 import type { Connection, TlsInfo } from "../transport/types.ts";
 import type { SmtpReply } from "../types.ts";
 import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
+import { arm, Deadline, disarm, holdTimer, releaseTimer, type Wait } from "./_deadlines.ts";
+
+export { type TotalDeadline, totalDeadline, type Wait } from "./_deadlines.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,31 +37,6 @@ export interface SessionOptions {
   readonly limits: ReplyReaderLimits;
   /** Receives the dialogue. */
   readonly onTranscript?: ((event: TranscriptEvent) => void) | undefined;
-}
-
-/**
- * A limit on a whole operation (one send, or opening a connection) that all of its waits
- * share, so that a server answering every wait just in time cannot stretch it without end.
- */
-export interface TotalDeadline {
-  /** When it runs out, on the `performance.now()` clock. */
-  readonly at: number;
-  /** Its length in milliseconds (`timeouts.totalMs`). */
-  readonly ms: number;
-}
-
-/** A total deadline of `ms` milliseconds from now. */
-export function totalDeadline(ms: number): TotalDeadline {
-  return { at: performance.now() + ms, ms };
-}
-
-/** What a wait is for: the phase (for errors) and its time limits. */
-export interface Wait {
-  readonly phase: SmtpPhase;
-  readonly timeoutMs: number;
-  readonly signal?: AbortSignal | undefined;
-  /** The limit of the whole operation this wait belongs to. */
-  readonly total?: TotalDeadline | undefined;
 }
 
 const CONNECT_PHASES: ReadonlySet<SmtpPhase> = new Set([
@@ -80,101 +58,6 @@ function shownName(command: CommandLine): string {
 
 function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
-}
-
-/**
- * The time limit of one wait in progress, expired by the shared ticker once `at` has passed.
- * A session keeps one for its reads and one for its writes and reuses them wait after wait.
- */
-class Deadline {
-  at = 0;
-  timeoutMs = 0;
-  /** True when the whole operation's limit (`total`) comes first. */
-  byTotal = false;
-  /** True once the ticker found it passed (until the next wait reuses it). */
-  expired = false;
-  /** True while a wait uses it. */
-  active = false;
-  readonly onExpire: (deadline: Deadline) => void;
-
-  constructor(onExpire: (deadline: Deadline) => void) {
-    this.onExpire = onExpire;
-  }
-}
-
-/**
- * The deadlines of every wait in progress, checked by one shared timer that runs only while
- * there are any. A timer per wait (`AbortSignal.timeout()`) would live on after its wait until
- * it fired, minutes later: thousands of messages would keep thousands of them in memory. The
- * timer checks every {@linkcode TICK_MS}, sooner when a deadline is nearer.
- */
-const deadlines = new Set<Deadline>();
-/**
- * Operations in progress that keep the timer running between their waits (see
- * {@linkcode Session.hold}).
- */
-let holds = 0;
-let timer: ReturnType<typeof setTimeout> | undefined;
-/** When the timer fires, on the `performance.now()` clock. */
-let timerDue = Infinity;
-/** How often deadlines are checked: a wait times out at most this much late. */
-const TICK_MS = 20;
-
-function schedule(now: number, nearest: number): void {
-  const due = Math.max(now + 1, Math.min(now + TICK_MS, nearest));
-  timerDue = due;
-  timer = setTimeout(tick, due - now);
-}
-
-function tick(): void {
-  timer = undefined;
-  timerDue = Infinity;
-  const now = performance.now();
-  let nearest = Infinity;
-  for (const deadline of deadlines) {
-    if (now < deadline.at) {
-      if (deadline.at < nearest) nearest = deadline.at;
-      continue;
-    }
-    deadlines.delete(deadline);
-    deadline.expired = true;
-    deadline.onExpire(deadline);
-  }
-  if ((deadlines.size > 0 || holds > 0) && timer === undefined) schedule(now, nearest);
-}
-
-function stopTimerIfIdle(): void {
-  if (deadlines.size > 0 || holds > 0 || timer === undefined) return;
-  clearTimeout(timer);
-  timer = undefined;
-  timerDue = Infinity;
-}
-
-/** Starts `deadline` for `wait`. */
-function arm(deadline: Deadline, wait: Wait): void {
-  const now = performance.now();
-  const total = wait.total;
-  const byTotal = total !== undefined && total.at < now + wait.timeoutMs;
-  const at = byTotal ? total.at : now + wait.timeoutMs;
-  deadline.at = at;
-  deadline.timeoutMs = wait.timeoutMs;
-  deadline.byTotal = byTotal;
-  deadline.expired = false;
-  deadline.active = true;
-  deadlines.add(deadline);
-  // The timer due next comes in time, unless this deadline is nearer still.
-  if (timer !== undefined) {
-    if (timerDue <= at) return;
-    clearTimeout(timer);
-  }
-  schedule(now, at);
-}
-
-/** Ends a wait's deadline (`expired` stays as the ticker left it); the last one stops the timer. */
-function disarm(deadline: Deadline): void {
-  deadline.active = false;
-  deadlines.delete(deadline);
-  stopTimerIfIdle();
 }
 
 /** Below this many bytes, parts are joined for one write rather than written vectored. */
@@ -284,13 +167,12 @@ export class Session {
    * then reads), instead of stopping and starting it after each; {@linkcode release} ends it.
    */
   hold(): void {
-    holds++;
+    holdTimer();
   }
 
   /** Ends a {@linkcode hold}. */
   release(): void {
-    holds--;
-    stopTimerIfIdle();
+    releaseTimer();
   }
 
   /** Writes a note to the transcript. */

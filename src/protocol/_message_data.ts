@@ -1,0 +1,116 @@
+/**
+ * Writing message data: the body's chunks, batched writes, command lines joined with the data
+ * they precede, and the terminator write that marks how far a transaction got.
+ *
+ * @module
+ */
+
+import type { Stage } from "../delivery.ts";
+import { SmtpConnectionError } from "../errors.ts";
+import type { Session, Wait } from "./_session.ts";
+
+/** Messages are written in pieces of about this size. */
+export const WRITE_BATCH = 64 * 1024;
+/** BDAT chunks are at least this large (except the last). */
+export const BDAT_CHUNK = 256 * 1024;
+/** BDAT replies left unread before the client waits for one. */
+export const MAX_UNREAD_BDAT = 8;
+
+const encoder = new TextEncoder();
+
+/** Collects byte arrays to write together. */
+export class Batch {
+  #parts: Uint8Array[] = [];
+  length = 0;
+
+  add(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#parts.push(bytes);
+    this.length += bytes.length;
+  }
+
+  /** The arrays collected, uncopied (the session writes them with one vectored write). */
+  take(): Uint8Array[] {
+    const parts = this.#parts;
+    this.#parts = [];
+    this.length = 0;
+    return parts;
+  }
+}
+
+/**
+ * The body's chunks. A stream that is not read to its end is cancelled when it is the library's
+ * own (a composed message: its files are closed) and only released when it is the caller's.
+ */
+export async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: boolean) {
+  if (body instanceof Uint8Array) {
+    yield body;
+    return;
+  }
+  const reader = body.getReader();
+  let finished = false;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) {
+        // Nothing to release: a finished stream holds nothing (and releasing the lock costs a
+        // TypeError with a stack trace per message).
+        finished = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    if (!finished) {
+      if (owned) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+  }
+}
+
+/**
+ * Writes the bytes that end the message (DATA's final `.` line, or the last BDAT chunk). From
+ * the moment they are handed to the connection the server may hold the message: a timeout or
+ * an abort while they are being written leaves it so. Only a write the connection refused (it
+ * broke: the last bytes were not taken) means the terminator cannot have arrived.
+ */
+export async function writeTerminator(
+  session: Session,
+  bytes: Uint8Array | readonly Uint8Array[],
+  wait: Wait,
+  progress: Progress,
+): Promise<void> {
+  progress.stage = "terminated";
+  try {
+    await session.writeBytes(bytes, wait);
+  } catch (error) {
+    if (error instanceof SmtpConnectionError) progress.stage = "data";
+    throw error;
+  }
+  session.info("message data sent");
+}
+
+/** How far the transaction got; only the transaction's own steps move it forward. */
+export class Progress {
+  stage: Stage = "unsent";
+}
+
+/** Below this size, command lines and data are joined into one array for the write. */
+const JOIN_BELOW = 16 * 1024;
+
+/**
+ * `text` (command lines) and then `parts` (data), ready to write: small, in one array with the
+ * text encoded straight into it; large, the encoded text and the parts as they are (written
+ * with one vectored write, without copying the data).
+ */
+export function withCommands(text: string, parts: Uint8Array[], size: number): Uint8Array[] {
+  if (size >= JOIN_BELOW) return [encoder.encode(text), ...parts];
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const out = new Uint8Array(text.length * 3 + size);
+  let offset = encoder.encodeInto(text, out).written;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return [out.subarray(0, offset)];
+}
