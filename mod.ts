@@ -108,6 +108,7 @@ export {
   type TokenAuth,
   xoauth2,
 } from "./src/auth/mod.ts";
+export { openFile } from "./src/transport/default.ts";
 export type {
   Connection,
   ConnectOptions,

@@ -220,3 +220,52 @@ export async function drain(
   for await (const chunk of chunks) bytes += chunk.length;
   return bytes;
 }
+
+/**
+ * The `mime` task: composes the attachment message once as the timed window, after a warm-up
+ * composition of a small message, and reports its cost.
+ *
+ * @param impl The client's name in the report.
+ * @param runtime The runtime's name and version.
+ * @param attachment The attachment's path.
+ * @param compose Composes the attachment message (or, given no path, the small one) and reads
+ *   it to the end, returning its size in bytes.
+ */
+export async function timeComposition(
+  impl: string,
+  runtime: string,
+  attachment: string,
+  compose: (path: string | undefined) => Promise<number>,
+): Promise<void> {
+  await compose(undefined);
+  await waitForStart();
+  let bytes = 0;
+  const cost = await measure(async () => {
+    bytes = await compose(attachment);
+  });
+  report({ impl, runtime, messages: 1, bytes, ...cost });
+}
+
+/**
+ * The `send` task's two windows: `args.warmup` messages, the start signal, then `args.messages`
+ * timed ones, each window in the scenario's order (one after another, or all at once).
+ *
+ * @param args The scenario.
+ * @param send Sends message number `n` (`timed`: in the timed window).
+ * @returns What the timed window cost.
+ */
+export async function warmUpAndMeasure(
+  args: ClientArgs,
+  send: (n: number, timed: boolean) => Promise<unknown>,
+): Promise<Measurement> {
+  const inOrder = async (count: number, from: number, timed: boolean) => {
+    if (args.order === "sequential") {
+      for (let i = 0; i < count; i++) await send(from + i, timed);
+    } else {
+      await Promise.all(Array.from({ length: count }, (_, i) => send(from + i, timed)));
+    }
+  };
+  await inOrder(args.warmup, 0, false);
+  await waitForStart();
+  return await measure(() => inOrder(args.messages, args.warmup, true));
+}

@@ -19,9 +19,9 @@ import {
   DKIM_DOMAIN,
   DKIM_SELECTOR,
   drain,
-  measure,
   report,
-  waitForStart,
+  timeComposition,
+  warmUpAndMeasure,
 } from "./_bench_common.ts";
 
 const args = clientArgs();
@@ -29,19 +29,12 @@ const versions = process.versions as Record<string, string | undefined>;
 const runtime = versions.deno ? `deno ${versions.deno}` : `node ${process.versions.node}`;
 
 if (args.task === "mime") {
-  const path = args.attachment!;
-  const compile = (message: Record<string, unknown>) =>
-    drain(new MailComposer(message).compile().createReadStream() as Readable);
-  await compile(benchMessage(0, 1));
-  await waitForStart();
-  let bytes = 0;
-  const cost = await measure(async () => {
-    bytes = await compile({
-      ...attachmentMessage(),
-      attachments: [{ filename: ATTACHMENT_NAME, path }],
-    });
+  await timeComposition("nodemailer", runtime, args.attachment!, (path) => {
+    const message = path
+      ? { ...attachmentMessage(), attachments: [{ filename: ATTACHMENT_NAME, path }] }
+      : benchMessage(0, 1);
+    return drain(new MailComposer(message).compile().createReadStream() as Readable);
   });
-  report({ impl: "nodemailer", runtime, messages: 1, bytes, ...cost });
   process.exit(0);
 }
 
@@ -79,18 +72,6 @@ function make(n: number, timed: boolean) {
   return benchMessage(n, args.recipients);
 }
 
-async function sendAll(count: number, from: number, timed: boolean): Promise<void> {
-  if (args.order === "sequential") {
-    for (let i = 0; i < count; i++) await transport.sendMail(make(from + i, timed));
-  } else {
-    await Promise.all(
-      Array.from({ length: count }, (_, i) => transport.sendMail(make(from + i, timed))),
-    );
-  }
-}
-
-await sendAll(args.warmup, 0, false);
-await waitForStart();
-const cost = await measure(() => sendAll(args.messages, args.warmup, true));
+const cost = await warmUpAndMeasure(args, (n, timed) => transport.sendMail(make(n, timed)));
 report({ impl: "nodemailer", runtime, messages: args.messages, ...cost });
 transport.close();

@@ -9,7 +9,7 @@
 
 import { readFileSync } from "node:fs";
 import type * as Postie from "../mod.ts";
-import type { ClientOptions, Message, SendResult } from "../mod.ts";
+import type { ClientOptions, Message } from "../mod.ts";
 import {
   ATTACHMENT_NAME,
   attachmentMessage,
@@ -18,9 +18,9 @@ import {
   DKIM_DOMAIN,
   DKIM_SELECTOR,
   drain,
-  measure,
   report,
-  waitForStart,
+  timeComposition,
+  warmUpAndMeasure,
 } from "./_bench_common.ts";
 
 /** The library's public entry: the module, or the npm build of it. */
@@ -33,22 +33,19 @@ export type PostieModule = typeof Postie;
  * @param runtime The runtime's name and version, for the report.
  */
 export async function runPostie(postie: PostieModule, runtime: string): Promise<void> {
-  const { SmtpClient, SmtpPool, composeMessage } = postie;
+  const { SmtpClient, SmtpPool, composeMessage, openFile } = postie;
   const args = clientArgs();
 
   if (args.task === "mime") {
-    const path = args.attachment!;
-    await drain((await composeMessage({ ...benchMessage(0, 1) })).body);
-    await waitForStart();
-    let bytes = 0;
-    const cost = await measure(async () => {
-      const composed = await composeMessage({
-        ...attachmentMessage(),
-        attachments: [{ filename: ATTACHMENT_NAME, content: { path } }],
-      });
-      bytes = await drain(composed.body);
+    await timeComposition("postie", runtime, args.attachment!, async (path) => {
+      const message = path
+        ? {
+          ...attachmentMessage(),
+          attachments: [{ filename: ATTACHMENT_NAME, content: { path } }],
+        }
+        : benchMessage(0, 1);
+      return await drain((await composeMessage(message, { openFile })).body);
     });
-    report({ impl: "postie", runtime, messages: 1, bytes, ...cost });
     return;
   }
 
@@ -81,20 +78,6 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
     return benchMessage(n, args.recipients);
   }
 
-  /** Sends `count` messages in the scenario's order. */
-  async function sendAll(
-    send: (message: Message) => Promise<SendResult>,
-    count: number,
-    from: number,
-    timed: boolean,
-  ): Promise<void> {
-    if (args.order === "sequential") {
-      for (let i = 0; i < count; i++) await send(make(from + i, timed));
-    } else {
-      await Promise.all(Array.from({ length: count }, (_, i) => send(make(from + i, timed))));
-    }
-  }
-
   let cost;
   if (args.connections > 1) {
     // No `await using`: Node 20 does not have it.
@@ -104,17 +87,11 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
       maxMessages: Infinity,
       maxQueue: Infinity,
     });
-    const send = (message: Message) => pool.send(message);
-    await sendAll(send, args.warmup, 0, false);
-    await waitForStart();
-    cost = await measure(() => sendAll(send, args.messages, args.warmup, true));
+    cost = await warmUpAndMeasure(args, (n, timed) => pool.send(make(n, timed)));
     await pool.close();
   } else {
     const client = await SmtpClient.connect(options);
-    const send = (message: Message) => client.send(message);
-    await sendAll(send, args.warmup, 0, false);
-    await waitForStart();
-    cost = await measure(() => sendAll(send, args.messages, args.warmup, true));
+    cost = await warmUpAndMeasure(args, (n, timed) => client.send(make(n, timed)));
     await client.quit();
   }
   report({ impl: "postie", runtime, messages: args.messages, ...cost });

@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import type { Readable } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { composeMessage } from "../src/mime/mod.ts";
+import { openFile } from "../src/transport/default.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -74,7 +75,7 @@ async function runOne(impl: string, path: string): Promise<Result> {
     const composed = await composeMessage({
       ...message,
       attachments: [{ filename: "big.bin", content: data ?? { path } }],
-    });
+    }, { openFile });
     drained = await drain(composed.body, baseline);
   } else {
     const composer = new MailComposer({

@@ -3,8 +3,8 @@
  * tests (`tests/node/`) against it.
  *
  * 1. Installs the build and test dependencies once into `npm/.deps/` (npm `@types/node`,
- *    `smtp-server`, `mailparser`, `mailauth`, `typescript`), reinstalling only when their list
- *    changes.
+ *    `smtp-server`, `mailparser`, `mailauth`, `typescript`, `bun`), reinstalling only when
+ *    their list changes.
  * 2. Copies `mod.ts` and `src/**` into a staging folder, rewriting relative `.ts` import
  *    specifiers to `.js` and the Deno-only files of {@linkcode NODE_FILES} to their Node
  *    counterparts (`transport/default.ts` to `transport/default_node.ts`, the only difference
@@ -17,7 +17,8 @@
  * 5. Writes `npm/package.json` from `deno.json` (exports, with {@linkcode NODE_FILES} applied;
  *    `bin` from {@linkcode BIN}) and copies
  *    README.md, LICENSE and CHANGELOG.md.
- * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package.
+ * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package,
+ *    then the same suite under Bun (npm `bun`, {@linkcode BUN_SKIP} aside): `bun test`.
  *
  * Flags: `--no-test` skips step 6; `--reinstall` forces step 1.
  *
@@ -54,6 +55,23 @@ const NODE_FILES: Record<string, string> = {
   "src/transport/default.ts": "src/transport/default_node.ts",
   "src/cli/deno.ts": "src/cli/main.ts",
 };
+
+/**
+ * Modules that only the runtime named provides, and the one source file allowed to import
+ * each: the Workers transport (the `./workers` export) imports `cloudflare:sockets`, which
+ * `workerd` provides; nothing else may.
+ */
+const RUNTIME_MODULES: Record<string, string> = {
+  "cloudflare:sockets": "src/transport/workers.ts",
+};
+
+/** Whether `file` (a path under the source or output tree) may import the runtime module. */
+function runtimeModuleAllowed(specifier: string, file: string): boolean {
+  const source = RUNTIME_MODULES[specifier];
+  if (!source) return false;
+  const stem = source.replace(/\.ts$/, "");
+  return file.split(sep).join("/").replace(/\.(ts|js|d\.ts)$/, "").endsWith(stem);
+}
 
 /** The file the Node build uses for `path` (absolute): its counterpart, or itself. */
 function nodeFile(path: string): string {
@@ -143,6 +161,8 @@ function installDependencies(config: DenoConfig): void {
         "mailparser": npmVersion(config, "mailparser", "^3.7.0"),
         "smtp-server": npmVersion(config, "smtp-server", "^3.13.0"),
         "typescript": "^5.9.0",
+        // Bun runs the end-to-end suite too (see runBunTests).
+        "bun": "^1.4.5",
       },
     },
     null,
@@ -174,7 +194,7 @@ function installDependencies(config: DenoConfig): void {
     fail(`npm install in ${relative(ROOT, DEPS)} failed (${result.error ?? result.status})`);
   }
   step(
-    "installed @types/node, smtp-server, mailparser, mailauth, typescript into npm/.deps",
+    "installed @types/node, smtp-server, mailparser, mailauth, typescript, bun into npm/.deps",
     since,
   );
 }
@@ -244,7 +264,7 @@ function rewriteImports(path: string, text: string): string {
   let result = text;
   for (const literal of literals) {
     const specifier = literal.text;
-    if (specifier.startsWith("node:")) continue;
+    if (specifier.startsWith("node:") || runtimeModuleAllowed(specifier, path)) continue;
     if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
       fail(
         `${relative(ROOT, path)}: import "${specifier}" is neither relative nor a node: module ` +
@@ -388,7 +408,10 @@ function verifyOutput(): number {
       const file = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
       if (mentionsDeno(file)) problems.push(`${name} uses the identifier Deno`);
       for (const { text: specifier } of moduleSpecifiers(file)) {
-        if (!specifier.startsWith(".") && !specifier.startsWith("node:")) {
+        if (
+          !specifier.startsWith(".") && !specifier.startsWith("node:") &&
+          !runtimeModuleAllowed(specifier, path)
+        ) {
           problems.push(`${name} imports "${specifier}"`);
         }
       }
@@ -475,30 +498,96 @@ function writePackage(config: DenoConfig): void {
   );
 }
 
-/** Step 6: Node's own test runner over `tests/node/test-*`. */
-function runTests(): void {
-  const since = performance.now();
-  const files = [...Deno.readDirSync(TESTS)]
+/**
+ * Test files that Bun does not run: the install test packs the package and installs it with
+ * npm, which is Node tooling; it runs its consumer scripts under Bun itself (`POSTIE_BUN`). The
+ * Workers test runs the package on workerd, whichever runtime starts it.
+ */
+const BUN_SKIP = new Set(["test-install.mjs", "test-workers.mjs"]);
+
+/**
+ * The Bun binary of npm `bun` in `npm/.deps`. Installed with `--ignore-scripts`, its
+ * `bin/bun.exe` stays a placeholder: the binary is in the platform package
+ * (`@oven/bun-linux-x64`...). The first one that runs is taken; else why none does.
+ */
+function findBun(): { path: string; version: string } | { reason: string } {
+  const oven = join(DEPS, "node_modules", "@oven");
+  if (!exists(oven)) {
+    return { reason: `${relative(ROOT, oven)} is missing (npm bun not installed)` };
+  }
+  const reasons: string[] = [];
+  for (const entry of Deno.readDirSync(oven)) {
+    const path = join(oven, entry.name, "bin", "bun");
+    if (!exists(path)) continue;
+    const result = spawnSync(path, ["--version"], { encoding: "utf8" });
+    if (result.status === 0) return { path, version: result.stdout.trim() };
+    reasons.push(`${entry.name}: ${result.error ?? result.stderr ?? `exit ${result.status}`}`);
+  }
+  return { reason: `no Bun binary runs here (${reasons.join("; ") || "none installed"})` };
+}
+
+/** The workerd binary of npm `workerd` (a development dependency in deno.json), if it loads. */
+async function findWorkerd(): Promise<string | undefined> {
+  try {
+    const workerd = await import("workerd");
+    return (workerd.default as { default: string }).default;
+  } catch (error) {
+    console.log(`build:npm: WORKERS SKIPPED: npm workerd cannot be loaded: ${error}`);
+    return undefined;
+  }
+}
+
+function testFiles(): string[] {
+  return [...Deno.readDirSync(TESTS)]
     .map((entry) => entry.name)
     .filter((name) => /^test-.*\.(mjs|cjs|js)$/.test(name))
-    .sort()
-    .map((name) => join(TESTS, name));
+    .sort();
+}
+
+/** Step 6b: the suite again under Bun's test runner, which runs `node:test` files. */
+function runBunTests(bun: { path: string; version: string }, env: Record<string, string>): void {
+  const since = performance.now();
+  const files = testFiles().filter((name) => !BUN_SKIP.has(name)).map((name) => join(TESTS, name));
+  console.log(
+    `build:npm: bun ${bun.version}: bun test ${files.map((f) => relative(ROOT, f)).join(" ")}`,
+  );
+  const result = spawnSync(
+    bun.path,
+    ["test", "--timeout=180000", ...files.map((f) => `./${relative(ROOT, f)}`)],
+    { cwd: ROOT, stdio: "inherit", env },
+  );
+  if (result.status !== 0) fail(`Bun tests failed (${result.error ?? `exit ${result.status}`})`);
+  step(`Bun ${bun.version} tests passed`, since);
+}
+
+/** Step 6: Node's own test runner over `tests/node/test-*`. */
+async function runTests(): Promise<void> {
+  const since = performance.now();
+  const files = testFiles().map((name) => join(TESTS, name));
+  const bun = findBun();
+  if ("reason" in bun) console.log(`build:npm: BUN SKIPPED: ${bun.reason}`);
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    POSTIE_NPM_DIR: OUT,
+    POSTIE_NODE_DEPS: DEPS,
+    // The fault-injection tests run their fault servers in Deno.
+    POSTIE_DENO: Deno.execPath(),
+    // The install test runs its consumer scripts under Bun too.
+    ...("path" in bun ? { POSTIE_BUN: bun.path } : {}),
+  };
+  const workerd = await findWorkerd();
+  if (workerd) env.POSTIE_WORKERD = workerd;
   console.log(`build:npm: node --test ${files.map((f) => relative(ROOT, f)).join(" ")}`);
   // A limit per test file (node --test applies it to each file as a whole, too), so that a hang
   // fails the build instead of stalling it; the fault matrix and the install tests take longest.
   const result = spawnSync("node", ["--test", "--test-timeout=180000", ...files], {
     cwd: ROOT,
     stdio: "inherit",
-    env: {
-      ...Deno.env.toObject(),
-      POSTIE_NPM_DIR: OUT,
-      POSTIE_NODE_DEPS: DEPS,
-      // The fault-injection tests run their fault servers in Deno.
-      POSTIE_DENO: Deno.execPath(),
-    },
+    env,
   });
   if (result.status !== 0) fail(`Node tests failed (${result.error ?? `exit ${result.status}`})`);
   step("Node tests passed", since);
+  if ("path" in bun) runBunTests(bun, env);
 }
 
 const config: DenoConfig = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
@@ -520,6 +609,6 @@ step("package built in npm/", started);
 if (args.values["no-test"]) {
   console.log("build:npm: --no-test: skipping the Node tests");
 } else {
-  runTests();
+  await runTests();
 }
 step("done", started);

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { checkSendOptions, type ResolvedOptions, resolveOptions } from "./client_options.ts";
+import {
+  checkSendOptions,
+  fileOpener,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./client_options.ts";
 import { signersOf } from "./dkim/_signer.ts";
 import type { Failure } from "./delivery.ts";
 import { SmtpConnectionError, SmtpReplyError } from "./errors.ts";
@@ -19,11 +24,15 @@ import type { ClientOptions, SendOptions } from "./options.ts";
 import { Outgoing, type PreparedMessage } from "./outgoing.ts";
 import type { Capabilities } from "./protocol/capabilities.ts";
 import { type Session, type TotalDeadline, totalDeadline, type Wait } from "./protocol/_session.ts";
-import { runTransaction, type TransactionOutcome, type Turn } from "./protocol/_transaction.ts";
+import {
+  runTransaction,
+  type TransactionOutcome,
+  type Turn,
+  type Written,
+} from "./protocol/_transaction.ts";
 import { abortable, TurnScheduler } from "./scheduler.ts";
 import { type AttemptOutcome, deliver, finishSend, sendToAll, transact } from "./send_loop.ts";
 import { isPositive, open, quitSession } from "./session_opening.ts";
-import { openFile } from "./transport/default.ts";
 import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
@@ -155,7 +164,12 @@ export class SmtpClient implements AsyncDisposable {
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
     checkSendOptions(options);
     const signers = signersOf(options.dkim, this.#options.dkim);
-    const outgoing = new Outgoing(message, options.envelope, openFile, signers);
+    const outgoing = new Outgoing(
+      message,
+      options.envelope,
+      fileOpener(this.#options.options),
+      signers,
+    );
     return this.#deliver(outgoing, options);
   }
 
@@ -187,19 +201,22 @@ export class SmtpClient implements AsyncDisposable {
   ): Promise<Failure | undefined> {
     if (this.#quitting) throw new SmtpConnectionError("The client has quit", "command");
     options.signal?.throwIfAborted();
-    const scheduled = this.#scheduler.schedule((turn) =>
+    const scheduled = this.#scheduler.pipelined((turn) =>
       this.#attempt(outgoing, options, turn, total)
     );
     return abortable(scheduled, options.signal);
   }
 
-  /** One transaction: its outcome settles the recipients it was given, or ends the send. */
+  /**
+   * One transaction, handed back once it has written everything: the rest of it settles the
+   * recipients it was given, or ends the send.
+   */
   async #attempt(
     outgoing: Outgoing,
     options: SendOptions,
     turn: Turn,
     total: TotalDeadline,
-  ): Promise<Failure | undefined> {
+  ): Promise<Written<Failure | undefined>> {
     try {
       options.signal?.throwIfAborted();
       const mailMax = this.#capabilities.limits.mailMax;
@@ -213,7 +230,7 @@ export class SmtpClient implements AsyncDisposable {
         (message, batch) => this.#transaction(this.#session, message, batch, options, turn, total),
       );
     } catch (error) {
-      return { stage: "unsent", error };
+      return { rest: Promise.resolve({ stage: "unsent", error }) };
     }
   }
 
@@ -253,7 +270,7 @@ export class SmtpClient implements AsyncDisposable {
     options: SendOptions,
     turn: Turn,
     total: TotalDeadline,
-  ): Promise<TransactionOutcome> {
+  ): Promise<Written<TransactionOutcome>> {
     const caps = this.#capabilities;
     const plan = mailCommands(message, caps, {
       chunking: this.#options.chunking,
@@ -277,14 +294,14 @@ export class SmtpClient implements AsyncDisposable {
    * @returns The server's reply.
    */
   noop(): Promise<SmtpReply> {
-    return this.#scheduler.schedule(() => this.#simple("NOOP"), true);
+    return this.#scheduler.exclusive(() => this.#simple("NOOP"));
   }
 
   /**
    * Sends RSET: abandons any transaction in progress.
    */
   async reset(): Promise<void> {
-    await this.#scheduler.schedule(() => this.#simple("RSET"), true);
+    await this.#scheduler.exclusive(() => this.#simple("RSET"));
   }
 
   async #simple(command: string): Promise<SmtpReply> {
@@ -308,10 +325,7 @@ export class SmtpClient implements AsyncDisposable {
    * never throws: whatever the server does, the socket is closed afterwards.
    */
   quit(): Promise<void> {
-    this.#quitting ??= this.#scheduler.schedule(
-      () => quitSession(this.#session, this.#options),
-      true,
-    );
+    this.#quitting ??= this.#scheduler.exclusive(() => quitSession(this.#session, this.#options));
     return this.#quitting;
   }
 

@@ -10,9 +10,9 @@ import type { ClientOptions, SendOptions, TlsMode } from "./options.ts";
 import { checkFields, CLIENT_FIELDS, NODEMAILER_AUTH, NODEMAILER_OPTIONS } from "./_fields.ts";
 import * as commands from "./protocol/_commands.ts";
 import type { ResolvedTimeouts } from "./protocol/_transaction.ts";
-import { defaultTransport } from "./transport/default.ts";
+import { defaultTransport, openFile } from "./transport/default.ts";
 import { parseProxy, proxyTransport } from "./transport/proxy.ts";
-import type { Connection, Transport } from "./transport/types.ts";
+import type { Connection, FileOpener, Transport } from "./transport/types.ts";
 
 export const DEFAULT_TIMEOUTS: ResolvedTimeouts = {
   connectMs: 15_000,
@@ -54,6 +54,14 @@ function checkTimeout(name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
     throw new RangeError(`Invalid timeouts.${name}: must be a positive number, got ${value}`);
   }
+}
+
+/**
+ * Who opens `{ path }` attachments: the file opener of the caller's transport (Workers refuse),
+ * else the runtime's own.
+ */
+export function fileOpener(options: ClientOptions): FileOpener {
+  return options.transport?.openFile ?? openFile;
 }
 
 /** Applies defaults and rejects bad input before any network I/O. */

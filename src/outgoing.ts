@@ -9,7 +9,8 @@
 import { bodyTouched, type Failure, type Stage } from "./delivery.ts";
 import type { Capabilities, ServerLimits } from "./protocol/capabilities.ts";
 import type { TransactionOutcome } from "./protocol/_transaction.ts";
-import { concat, HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
+import { concat } from "./_bytes.ts";
+import { HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
 import { signBytes, signStream } from "./dkim/_message_signer.ts";
 import type { ResolvedSigner } from "./dkim/_signer.ts";
 import { composeForSending } from "./mime/compose.ts";

@@ -24,7 +24,8 @@ import {
 } from "./_pool_jobs.ts";
 import { type PoolOptions, type PoolStats, resolvePoolOptions } from "./pool_options.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-import { openFile } from "./transport/default.ts";
+import { fileOpener } from "./client_options.ts";
+import type { FileOpener } from "./transport/types.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { SendResult } from "./types.ts";
 
@@ -74,6 +75,8 @@ export class SmtpPool implements AsyncDisposable {
   #retryDelayMs: number;
   /** Who signs every message with DKIM, resolved once for all connections. */
   #dkim: readonly ResolvedSigner[];
+  /** Opens `{ path }` attachments: the transport's opener, else the runtime's. */
+  #openFile: FileOpener;
 
   #slots = new Set<Slot>();
   #queue: Job[] = [];
@@ -106,6 +109,7 @@ export class SmtpPool implements AsyncDisposable {
     this.#retries = retries;
     this.#retryDelayMs = retryDelayMs;
     this.#dkim = client.dkim === undefined ? [] : resolveDkim(client.dkim);
+    this.#openFile = fileOpener(client);
   }
 
   /** The pool's state right now. */
@@ -138,7 +142,7 @@ export class SmtpPool implements AsyncDisposable {
     try {
       checkSendOptions(options);
       const signers = signersOf(options.dkim, this.#dkim);
-      outgoing = new Outgoing(message, options.envelope, openFile, signers);
+      outgoing = new Outgoing(message, options.envelope, this.#openFile, signers);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { READY, type Turn } from "./protocol/_transaction.ts";
+import { READY, type Turn, type Written } from "./protocol/_transaction.ts";
 
 /** Transactions that may have written everything and still await replies on one connection. */
 const MAX_TRANSACTIONS_IN_FLIGHT = 32;
@@ -88,11 +88,26 @@ export class TurnScheduler {
   #room: (() => void) | undefined;
 
   /**
-   * Runs `task` in its turn. Tasks write one after another; a pipelined transaction lets the
-   * next one write as soon as it has written everything, while its replies are still on the
-   * way. `exclusive` tasks wait until every earlier reply was read.
+   * Runs a pipelined `task` in its turn: tasks write one after another, and the next one may
+   * write as soon as this one hands back what is left of it ({@linkcode Written}: its replies
+   * still on the way).
+   *
+   * @returns What the rest of the task comes to.
    */
-  schedule<T>(task: (turn: Turn) => Promise<T>, exclusive = false): Promise<T> {
+  pipelined<T>(task: (turn: Turn) => Promise<Written<T>>): Promise<T> {
+    return this.#schedule(task, false);
+  }
+
+  /**
+   * Runs `task` alone: once every earlier reply was read, and before the next task writes.
+   *
+   * @returns What the task returns.
+   */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.#schedule(async () => ({ rest: Promise.resolve(await task()) }), true);
+  }
+
+  #schedule<T>(task: (turn: Turn) => Promise<Written<T>>, exclusive: boolean): Promise<T> {
     if (!this.#writing) {
       this.#writing = true;
       return this.#run(task, exclusive);
@@ -109,7 +124,7 @@ export class TurnScheduler {
   }
 
   /** Runs a task that has the write turn. */
-  async #run<T>(task: (turn: Turn) => Promise<T>, exclusive: boolean): Promise<T> {
+  async #run<T>(task: (turn: Turn) => Promise<Written<T>>, exclusive: boolean): Promise<T> {
     const previous = this.#last;
     let counted = false;
     const reads = new Reads(previous, () => {
@@ -121,11 +136,6 @@ export class TurnScheduler {
     });
     this.#last = reads;
     let wrote = false;
-    const writesDone = () => {
-      if (wrote) return;
-      wrote = true;
-      this.#passWriteTurn();
-    };
     try {
       if (exclusive && previous) await previous.promise();
       while (this.#inFlight >= MAX_TRANSACTIONS_IN_FLIGHT) {
@@ -134,13 +144,16 @@ export class TurnScheduler {
       const turn: Turn = {
         ready: previous ? previous.promise() : READY,
         resetFirst: this.#inFlight > 0,
-        writesDone,
       };
       this.#inFlight++;
       counted = true;
-      return await task(turn);
+      const { rest } = await task(turn);
+      // The task will write nothing more: the next one may.
+      wrote = true;
+      this.#passWriteTurn();
+      return await rest;
     } finally {
-      writesDone();
+      if (!wrote) this.#passWriteTurn();
       // Replies are read in order: this turn is over once the earlier ones are too.
       reads.taskDone();
     }

@@ -12,7 +12,7 @@ import { describeRecipients, SmtpRecipientsError } from "./errors.ts";
 import type { SendOptions } from "./options.ts";
 import type { Outgoing, PreparedMessage } from "./outgoing.ts";
 import type { Capabilities } from "./protocol/capabilities.ts";
-import type { TransactionOutcome } from "./protocol/_transaction.ts";
+import type { TransactionOutcome, Written } from "./protocol/_transaction.ts";
 import type { SendResult } from "./types.ts";
 
 /** How many times the client itself sends a message again after it was not sent. */
@@ -102,28 +102,43 @@ export async function sendToAll(
 }
 
 /**
- * One transaction of `outgoing`: the body prepared, the recipients of this batch chosen, and
- * the transaction's outcome settling them (or ending the send).
+ * One transaction of `outgoing`: the body prepared, the recipients of this batch chosen, the
+ * transaction run; handed back once it has written everything, with the rest of it: its outcome
+ * settling the recipients (or ending the send).
  *
  * @param outgoing The message.
  * @param capabilities What the server offers.
  * @param run Runs the transaction for `message` to the recipients at `batch`; a throw means
  *   nothing was written.
- * @returns The failure that ends the send, or `undefined` when the transaction counts.
+ * @returns The rest: the failure that ends the send, or `undefined` when the transaction counts.
  */
 export async function transact(
   outgoing: Outgoing,
   capabilities: Capabilities,
-  run: (message: PreparedMessage, batch: readonly number[]) => Promise<TransactionOutcome>,
-): Promise<Failure | undefined> {
+  run: (message: PreparedMessage, batch: readonly number[]) => Promise<Written<TransactionOutcome>>,
+): Promise<Written<Failure | undefined>> {
   const message = await outgoing.prepare(capabilities);
   const batch = outgoing.batch(message, capabilities.limits);
-  let outcome: TransactionOutcome;
+  let outcome: Promise<TransactionOutcome>;
   try {
-    outcome = await run(message, batch);
+    outcome = (await run(message, batch)).rest;
   } catch (error) {
-    outcome = { ok: false, failure: { stage: "unsent", error } };
+    outcome = Promise.resolve({ ok: false, failure: { stage: "unsent", error } });
   }
-  await outgoing.attempted(outcome.ok ? "terminated" : outcome.failure.stage);
-  return outgoing.settle(batch, outcome);
+  return { rest: settle(outgoing, batch, outcome) };
+}
+
+/** Settles the recipients at `batch` with the transaction's outcome. */
+async function settle(
+  outgoing: Outgoing,
+  batch: readonly number[],
+  outcome: Promise<TransactionOutcome>,
+): Promise<Failure | undefined> {
+  try {
+    const ended = await outcome;
+    await outgoing.attempted(ended.ok ? "terminated" : ended.failure.stage);
+    return outgoing.settle(batch, ended);
+  } catch (error) {
+    return { stage: "unsent", error };
+  }
 }

@@ -9,7 +9,7 @@ import type { ClientOptions, SendOptions } from "./options.ts";
 import type { Message } from "./mime/mod.ts";
 import { resolveDkim, signersOf } from "./dkim/_signer.ts";
 import { Outgoing } from "./outgoing.ts";
-import { openFile } from "./transport/default.ts";
+import { fileOpener } from "./client_options.ts";
 import type { RawMessage, SendResult } from "./types.ts";
 
 /**
@@ -51,7 +51,7 @@ export async function sendMail(
   checkSendOptions(sendOptions);
   const defaults = options.dkim === undefined ? [] : resolveDkim(options.dkim);
   const signers = signersOf(sendOptions.dkim, defaults);
-  const outgoing = new Outgoing(message, sendOptions.envelope, openFile, signers);
+  const outgoing = new Outgoing(message, sendOptions.envelope, fileOpener(options), signers);
   if (outgoing.hasFiles) await outgoing.checkFiles();
   const client = await SmtpClient.connect(
     options,

@@ -78,17 +78,6 @@ export function hex(bytes: Uint8Array): string {
   return out;
 }
 
-/** Joins byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /**
  * A random nonce of `bytes` random bytes from `crypto.getRandomValues`, as printable ASCII
  * without `,`, `"` or `\` (safe in SCRAM attributes and DIGEST-MD5 quoted strings).

@@ -8,11 +8,11 @@
  */
 
 import { createHash } from "node:crypto";
+import { concat } from "../_bytes.ts";
 import { Mechanism } from "./_base.ts";
 import {
   assertNoControl,
   assertString,
-  concat,
   isLatin1,
   latin1,
   randomNonce,
@@ -146,16 +146,16 @@ class DigestMd5 extends Mechanism implements SaslMechanism {
         `DIGEST-MD5: the ${what} is not ISO 8859-1 and the server lacks charset=utf-8`,
       );
     };
-    const a1 = concat(
-      md5(concat(
+    const a1 = concat([
+      md5(concat([
         encode(this.#username, "username"),
         latin1(":"),
         encode(realm ?? "", "realm"),
         latin1(":"),
         encode(this.#password, "password"),
-      )),
+      ])),
       utf8(`:${nonce}:${cnonce}`),
-    );
+    ]);
     const ha1 = md5Hex(a1);
     const digest = (a2: string) => md5Hex(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${md5Hex(a2)}`);
     this.#expectedRspauth = digest(`:${digestUri}`);

@@ -10,7 +10,7 @@ import type { AuthOptions, PasswordMechanism } from "../auth/types.ts";
 import { type Attachment, composeMessage, type Message } from "../mime/mod.ts";
 import type { ClientOptions } from "../options.ts";
 import { sendMail } from "../send_mail.ts";
-import { defaultTransport } from "../transport/default.ts";
+import { defaultTransport, openFile } from "../transport/default.ts";
 import type { SendResult } from "../types.ts";
 import { type DkimConfig, type SendConfig, TOKEN_MECHANISMS } from "./_args.ts";
 import { type DkimSigner, signMessage } from "../dkim/mod.ts";
@@ -63,7 +63,7 @@ export async function send(config: SendConfig, io: CliIo, out: Out): Promise<num
   const dkim = config.dkim ? await dkimSigners(config.dkim, base) : undefined;
 
   // Compose once before anything touches the network: bad input fails here, files are opened.
-  const composed = await composeMessage(message, { allow8bit: false });
+  const composed = await composeMessage(message, { allow8bit: false, openFile });
   if (config.dryRun) {
     // Signed, the message is held in memory to be printed.
     const body = dkim ? new Blob([await signMessage(composed.body, dkim)]).stream() : composed.body;

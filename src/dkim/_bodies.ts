@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concat } from "../_bytes.ts";
 import { DataEncoder } from "../protocol/_dot_stuff.ts";
 
 /**
@@ -14,20 +15,6 @@ import { DataEncoder } from "../protocol/_dot_stuff.ts";
  * once for the body hash and once to send.
  */
 export const HOLD_LIMIT = 32 * 1024 * 1024;
-
-/** Bytes joined into one array. */
-export function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  let size = 0;
-  for (const piece of pieces) size += piece.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
-}
 
 /**
  * Turns every line end into CRLF (bare LF and bare CR too) and ends the message with CRLF:

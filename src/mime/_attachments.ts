@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FileOpener } from "../transport/types.ts";
+import type { FileOpener } from "../file_opener.ts";
 import { checkFields } from "../_fields.ts";
 import { decodeBase64 } from "./base64.ts";
 import { contentTypeFor } from "./_content_types.ts";
@@ -317,8 +317,14 @@ type OpenedContent = Uint8Array | { readonly encoded: Uint8Array } | {
 /** Opens a file through `openFile`, with an error that names it. */
 async function open(
   path: string,
-  openFile: FileOpener,
+  openFile: FileOpener | undefined,
 ): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
+  if (!openFile) {
+    throw new TypeError(
+      `Cannot read attachment ${JSON.stringify(path)}: no file opener was given ` +
+        "(pass options.openFile, such as openFile from @postie/smtp)",
+    );
+  }
   try {
     const opened = await openFile(path);
     return opened instanceof ReadableStream ? { stream: opened } : opened;
@@ -354,12 +360,12 @@ export async function checkFiles(
  * Opens every file attachment; on any failure closes what was opened and rejects.
  *
  * @param prepared The attachments.
- * @param openFile Opens files.
+ * @param openFile Opens files (none: a file attachment fails).
  * @returns Each one's content, ready to encode.
  */
 export async function openAll(
   prepared: readonly PreparedAttachment[],
-  openFile: FileOpener,
+  openFile: FileOpener | undefined,
 ): Promise<OpenedContent[]> {
   const results = await Promise.allSettled(
     prepared.map(async ({ content }): Promise<OpenedContent> => {

@@ -9,8 +9,7 @@
  */
 
 import type { Envelope } from "../types.ts";
-import type { FileOpener } from "../transport/types.ts";
-import { openFile as defaultOpenFile } from "../transport/default.ts";
+import type { FileOpener } from "../file_opener.ts";
 import { asciiDomain } from "./address.ts";
 import { attachmentPart, openAll } from "./_attachments.ts";
 import { type CheckedMessage, checkMessage } from "./_check.ts";
@@ -43,8 +42,10 @@ export interface ComposeOptions {
    */
   readonly allow8bit?: boolean;
   /**
-   * Opens file attachments (`path`, `content: { path }`).
-   * @default {the runtime's file opener (`Deno.open` on Deno)}
+   * Opens file attachments (`path`, `content: { path }`): the runtime's own is `openFile` of
+   * `@postie/smtp`. Composing a message with a file attachment without one fails with a
+   * `TypeError`.
+   * @default {undefined (no file attachments)}
    */
   readonly openFile?: FileOpener;
 }
@@ -207,7 +208,7 @@ async function composeParts(
 
   // Everything is checked: only now open the files.
   const prepared = message.attachments;
-  const contents = await openAll(prepared, options.openFile ?? defaultOpenFile);
+  const contents = await openAll(prepared, options.openFile);
 
   const related: Part[] = [];
   const mixed: Part[] = [];

@@ -55,4 +55,4 @@ export {
 export { Base64EncoderStream, encodeBase64, type EncodeBase64Options } from "./base64.ts";
 export { encodeQuotedPrintable, QuotedPrintableEncoderStream } from "./quoted_printable.ts";
 export type { Envelope } from "../types.ts";
-export type { FileOpener, OpenedFile } from "../transport/types.ts";
+export type { FileOpener, OpenedFile } from "../file_opener.ts";

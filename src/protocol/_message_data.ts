@@ -8,6 +8,8 @@
 import type { Stage } from "../delivery.ts";
 import { SmtpConnectionError } from "../errors.ts";
 import type { Session, Wait } from "./_session.ts";
+import type { TransactionInput, TransactionSettings } from "./_transaction.ts";
+import type { Replies } from "./_turn.ts";
 
 /** Messages are written in pieces of about this size. */
 export const WRITE_BATCH = 64 * 1024;
@@ -158,4 +160,30 @@ export function withCommands(text: string, parts: Uint8Array[], size: number): U
     offset += part.length;
   }
   return [out.subarray(0, offset)];
+}
+
+/** The waits of one transaction: for its commands, its message data, and the data's end. */
+export interface Waits {
+  readonly mail: Wait;
+  readonly data: Wait;
+  readonly end: Wait;
+}
+
+/** What a send path (DATA, whole BDAT, chunked BDAT) is given. */
+export interface SendRun {
+  readonly replies: Replies;
+  readonly input: TransactionInput;
+  readonly settings: TransactionSettings;
+  readonly progress: Progress;
+  readonly waits: Waits;
+}
+
+/** The waits of a transaction with these settings. */
+export function waitsOf(settings: TransactionSettings): Waits {
+  const { timeouts, signal, total } = settings;
+  return {
+    mail: { phase: "mail", timeoutMs: timeouts.commandMs, signal, total },
+    data: { phase: "data", timeoutMs: timeouts.commandMs, signal, total },
+    end: { phase: "data", timeoutMs: timeouts.dataEndMs, signal, total },
+  };
 }

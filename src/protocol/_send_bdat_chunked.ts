@@ -15,25 +15,18 @@ import {
   BDAT_CHUNK,
   chunksOf,
   MAX_UNREAD_BDAT,
-  type Progress,
+  type SendRun,
   withCommands,
   writeTerminator,
 } from "./_message_data.ts";
-import type { Wait } from "./_session.ts";
-import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset } from "./_turn.ts";
+import type { TransactionResult } from "./_transaction.ts";
+import { positive, reset, type Written } from "./_turn.ts";
 
-export async function sendWithBdat(
-  replies: Replies,
-  input: TransactionInput,
-  settings: TransactionSettings,
-  progress: Progress,
-): Promise<TransactionResult> {
+export async function sendWithBdat(run: SendRun): Promise<Written<TransactionResult>> {
+  const { replies, input, settings, progress } = run;
+  const { mail: wait, data: dataWait, end: lastWait } = run.waits;
   const { session } = replies;
-  const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  const dataWait: Wait = { ...wait, phase: "data" };
-  const lastWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
+  const turn = settings.turn;
   const envelope = new Envelope(input);
 
   // Without pipelining: the envelope first, one command at a time.
@@ -112,31 +105,42 @@ export async function sendWithBdat(
       }
     }
   }
+  /**
+   * The replies still unread, and the result. `handedOver`: the session's writes when the turn
+   * was handed over to the next transaction (undefined while this one holds it).
+   */
+  const readRest = async (handedOver: number | undefined): Promise<TransactionResult> => {
+    if (!stopped) {
+      while (unread > 0) {
+        finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
+      }
+    } else {
+      while (unread > 0) await readBdat("BDAT", false);
+    }
+    if (!envelopeRead) {
+      envelopeRead = true;
+      await envelope.readReplies(replies, wait, turn);
+    }
+
+    const failure = envelope.failure();
+    if (failure) {
+      // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
+      await reset(replies, wait, handedOver);
+      throw failure;
+    }
+    if (bdatFailure || stopped || !finalReply) {
+      await reset(replies, wait, handedOver);
+      const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
+      throw new SmtpReplyError("Message refused", "data", command, reply);
+    }
+    return envelope.result(finalReply);
+  };
+
   if (!stopped) {
     body.add(crlf.finish());
     await sendChunk(true);
-    if (settings.pipelining) turn.writesDone();
-    while (unread > 0) {
-      finalReply = await readBdat(unread === 1 ? "BDAT LAST" : "BDAT", unread === 1);
-    }
-  } else {
-    while (unread > 0) await readBdat("BDAT", false);
+    // With pipelining, the next transaction may write while these replies are on the way.
+    if (settings.pipelining) return { rest: readRest(session.writes) };
   }
-  if (!envelopeRead) {
-    envelopeRead = true;
-    await envelope.readReplies(replies, wait, turn);
-  }
-
-  const failure = envelope.failure();
-  if (failure) {
-    // A BDAT LAST that failed ended the transaction; RSET makes sure of it.
-    await reset(replies, wait);
-    throw failure;
-  }
-  if (bdatFailure || stopped || !finalReply) {
-    await reset(replies, wait);
-    const { reply, command } = bdatFailure ?? { reply: finalReply!, command: "BDAT" };
-    throw new SmtpReplyError("Message refused", "data", command, reply);
-  }
-  return envelope.result(finalReply);
+  return { rest: Promise.resolve(await readRest(undefined)) };
 }

@@ -9,21 +9,15 @@ import { SmtpReplyError } from "../errors.ts";
 import type { SmtpReply } from "../types.ts";
 import { DataEncoder } from "./_dot_stuff.ts";
 import { Envelope, lmtpReplies } from "./_envelope.ts";
-import { Batch, chunksOf, type Progress, WRITE_BATCH, writeTerminator } from "./_message_data.ts";
+import { Batch, chunksOf, type SendRun, WRITE_BATCH, writeTerminator } from "./_message_data.ts";
 import type { CommandLine, Wait } from "./_session.ts";
-import type { TransactionInput, TransactionResult, TransactionSettings } from "./_transaction.ts";
-import { positive, type Replies, reset } from "./_turn.ts";
+import type { TransactionResult } from "./_transaction.ts";
+import { positive, type Replies, reset, type Written } from "./_turn.ts";
 
-export async function sendWithData(
-  replies: Replies,
-  input: TransactionInput,
-  settings: TransactionSettings,
-  progress: Progress,
-): Promise<TransactionResult> {
+export async function sendWithData(run: SendRun): Promise<Written<TransactionResult>> {
+  const { replies, input, settings, progress, waits: { mail: wait, data: dataWait } } = run;
   const { session } = replies;
-  const { timeouts, signal, turn, total } = settings;
-  const wait: Wait = { phase: "mail", timeoutMs: timeouts.commandMs, signal, total };
-  const dataWait: Wait = { ...wait, phase: "data" };
+  const turn = settings.turn;
   const envelope = new Envelope(input);
   const dataCommand: CommandLine = { line: "DATA" };
   let dataReply: SmtpReply | undefined;
@@ -66,10 +60,21 @@ export async function sendWithData(
   }
   batch.add(data.finish());
   await writeTerminator(session, batch.take(), dataWait, progress);
-  if (settings.pipelining) turn.writesDone();
-  const endWait: Wait = { ...dataWait, timeoutMs: timeouts.dataEndMs };
-  if (settings.lmtp) return await lmtpReplies(replies, envelope, endWait);
-  const reply = await replies.read(endWait, ".");
+  const rest = settings.lmtp
+    ? lmtpReplies(replies, envelope, run.waits.end)
+    : finalReply(replies, envelope, run.waits.end);
+  // Without pipelining, the next transaction writes only once this one has its replies.
+  if (!settings.pipelining) await rest;
+  return { rest };
+}
+
+/** The reply to the data: the message accepted, or refused. */
+async function finalReply(
+  replies: Replies,
+  envelope: Envelope,
+  wait: Wait,
+): Promise<TransactionResult> {
+  const reply = await replies.read(wait, ".");
   if (!positive(reply)) throw new SmtpReplyError("Message refused", "data", ".", reply);
   return envelope.result(reply);
 }

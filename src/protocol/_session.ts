@@ -16,6 +16,7 @@ import {
 import type { TranscriptEvent } from "../options.ts";
 import type { Connection, TlsInfo } from "../transport/types.ts";
 import type { SmtpReply } from "../types.ts";
+import { concat, totalLength } from "../_bytes.ts";
 import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
 import { arm, Deadline, disarm, holdTimer, releaseTimer, type Wait } from "./_deadlines.ts";
 
@@ -63,24 +64,6 @@ function isTimeout(error: unknown): boolean {
 /** Below this many bytes, parts are joined for one write rather than written vectored. */
 const JOIN_BELOW = 16 * 1024;
 
-function size(parts: readonly Uint8Array[]): number {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  return length;
-}
-
-/** `parts` in one array (the only one, uncopied, when there is one). */
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const joined = new Uint8Array(size(parts));
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
-}
-
 /** One SMTP conversation over one connection. */
 export class Session {
   #connection: Connection;
@@ -98,6 +81,7 @@ export class Session {
   #stop = new AbortController();
   #readDeadline: Deadline;
   #writeDeadline: Deadline;
+  #writes = 0;
 
   constructor(connection: Connection, options: SessionOptions) {
     this.#connection = connection;
@@ -155,6 +139,14 @@ export class Session {
   /** Whether the connection is closed. */
   get closed(): boolean {
     return this.#connection.closed;
+  }
+
+  /**
+   * How many writes the session has begun. A transaction that handed over its turn compares it
+   * with the count it left to know whether a later transaction has written since.
+   */
+  get writes(): number {
+    return this.#writes;
   }
 
   /** Bytes received beyond the replies returned so far. */
@@ -222,15 +214,16 @@ export class Session {
    * (with one vectored write when the connection has it, else joined).
    */
   async writeBytes(bytes: Uint8Array | readonly Uint8Array[], wait: Wait): Promise<void> {
+    this.#writes++;
     const deadline = this.#begin(wait, this.#writeDeadline);
     const onAbort = this.#watch(wait.signal);
     try {
       const connection = this.#connection;
       const signal = this.#stop.signal;
       if (bytes instanceof Uint8Array) await connection.write(bytes, signal);
-      else if (connection.writev && bytes.length > 1 && size(bytes) >= JOIN_BELOW) {
+      else if (connection.writev && bytes.length > 1 && totalLength(bytes) >= JOIN_BELOW) {
         await connection.writev(bytes, signal);
-      } else await connection.write(join(bytes), signal);
+      } else await connection.write(concat(bytes), signal);
     } catch (error) {
       throw this.#fail(error, wait, deadline, "writing to the server");
     } finally {

@@ -9,15 +9,15 @@ import type { Failure } from "../delivery.ts";
 import type { Timeouts } from "../options.ts";
 import type * as commands from "./_commands.ts";
 import type { TransactionResult } from "./_envelope.ts";
-import { BDAT_CHUNK, Progress } from "./_message_data.ts";
+import { BDAT_CHUNK, Progress, type SendRun, waitsOf } from "./_message_data.ts";
 import type { Session, TotalDeadline } from "./_session.ts";
 import { sendWholeWithBdat } from "./_send_bdat_whole.ts";
 import { sendWithBdat } from "./_send_bdat_chunked.ts";
 import { sendWithData } from "./_send_data.ts";
-import { Replies, type Turn } from "./_turn.ts";
+import { Replies, type Turn, type Written } from "./_turn.ts";
 
 export type { Deferral, TransactionResult } from "./_envelope.ts";
-export { READY, type Turn } from "./_turn.ts";
+export { READY, type Turn, type Written } from "./_turn.ts";
 
 /** Resolved time limits. */
 export type ResolvedTimeouts = Required<Timeouts>;
@@ -60,30 +60,51 @@ export type TransactionOutcome =
   | { readonly ok: false; readonly failure: Failure };
 
 /**
- * Runs one transaction and says how it ended; never leaves a transaction open. A failure
- * comes with the {@linkcode Stage} it reached, from which `delivery.ts` judges whether the
- * server may hold the message.
+ * Runs one transaction; resolves once it will write nothing more, with the rest of it (its last
+ * replies) as a promise of how it ended. Never rejects, and never leaves a transaction open. A
+ * failure comes with the {@linkcode Stage} it reached, from which `delivery.ts` judges whether
+ * the server may hold the message.
  */
 export async function runTransaction(
   session: Session,
   input: TransactionInput,
   settings: TransactionSettings,
-): Promise<TransactionOutcome> {
+): Promise<Written<TransactionOutcome>> {
   const progress = new Progress();
   session.hold();
   try {
-    const replies = new Replies(session, settings.turn);
+    const run: SendRun = {
+      replies: new Replies(session, settings.turn),
+      input,
+      settings,
+      progress,
+      waits: waitsOf(settings),
+    };
     const send = !settings.chunking
       ? sendWithData
       : settings.pipelining && input.body instanceof Uint8Array &&
           input.body.length < BDAT_CHUNK / 2
       ? sendWholeWithBdat
       : sendWithBdat;
-    return { ok: true, result: await send(replies, input, settings, progress) };
+    const { rest } = await send(run);
+    return { rest: outcomeOf(rest, progress, session) };
+  } catch (error) {
+    session.release();
+    return { rest: Promise.resolve({ ok: false, failure: { stage: progress.stage, error } }) };
+  }
+}
+
+/** How the transaction ended, once the rest of it is over. */
+async function outcomeOf(
+  rest: Promise<TransactionResult>,
+  progress: Progress,
+  session: Session,
+): Promise<TransactionOutcome> {
+  try {
+    return { ok: true, result: await rest };
   } catch (error) {
     return { ok: false, failure: { stage: progress.stage, error } };
   } finally {
     session.release();
-    settings.turn.writesDone();
   }
 }

@@ -22,8 +22,15 @@ export interface Turn {
    * first command is then RSET, so that an earlier failure cannot leak into it.
    */
   readonly resetFirst: boolean;
-  /** Called once this transaction will write nothing more; the next may start writing. */
-  writesDone(): void;
+}
+
+/**
+ * What a step of work on a connection hands back once it will write nothing more: the rest of
+ * its work (reading its last replies). The next step may write from then on; its replies come
+ * after `rest` has read all of its own.
+ */
+export interface Written<T> {
+  readonly rest: Promise<T>;
 }
 
 /** The {@linkcode Turn.ready} of a turn with no earlier replies outstanding. */
@@ -71,10 +78,16 @@ export function positive(reply: SmtpReply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
 
-/** RSET after a failed transaction; a failure here closes the session. */
-export async function reset(replies: Replies, wait: Wait): Promise<void> {
+/**
+ * RSET after a failed transaction; a failure here closes the session. After the transaction
+ * handed over its turn (`handedOver`: the session's {@linkcode Session.writes} then), it writes
+ * RSET only while no later transaction has written: one that has began with RSET itself, and a
+ * reset written after its commands would take one of its replies.
+ */
+export async function reset(replies: Replies, wait: Wait, handedOver?: number): Promise<void> {
   const { session } = replies;
   if (session.closed) return;
+  if (handedOver !== undefined && session.writes !== handedOver) return;
   try {
     const reply = await replies.command({ line: "RSET" }, { ...wait, phase: "command" });
     if (!positive(reply)) session.close();

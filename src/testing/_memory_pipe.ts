@@ -6,6 +6,7 @@
  */
 
 import { SmtpConnectionError, SmtpProtocolError } from "../errors.ts";
+import { concat } from "../_bytes.ts";
 import type { Connection, ConnectOptions, TlsInfo } from "../transport/types.ts";
 import type { MemoryPeer, MemoryTransport } from "./memory_transport.ts";
 
@@ -242,7 +243,8 @@ export class PeerEnd implements MemoryPeer {
       this.#pair.toServer.unshift(chunk.subarray(take));
       have += take;
     }
-    return concat(parts);
+    // A copy, not a view of the chunk the rest of which stays queued.
+    return parts.length === 1 ? parts[0]!.slice() : concat(parts);
   }
 
   write(data: string | Uint8Array): Promise<void> {
@@ -259,15 +261,4 @@ export class PeerEnd implements MemoryPeer {
   clientClosed(): Promise<void> {
     return new Promise((resolve) => this.#pair.whenClientCloses(resolve));
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!.slice();
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
 }

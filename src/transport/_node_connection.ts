@@ -9,6 +9,7 @@
 
 import type { Socket } from "node:net";
 import { SmtpConnectionError, SmtpProtocolError } from "../errors.ts";
+import { AbortListener } from "./_abort_listener.ts";
 import type { Connection, TlsInfo } from "./types.ts";
 
 /** Bytes queued by a connection before it pauses the socket (backpressure). */
@@ -97,8 +98,8 @@ export class NodeConnection implements Connection {
   #issued = 0;
   #flushed = 0;
   #writes: PendingWrite[] = [];
-  /** The signal with the abort listener on it. */
-  #signal: AbortSignal | undefined;
+  /** The abort listener on the signal that the calls carry. */
+  #abort = new AbortListener((signal) => this.#onAbort(signal));
   /** Set when the socket reads with `onread` (no `data` events). */
   #relay: ReadRelay | undefined;
   readonly tls?: TlsInfo;
@@ -205,23 +206,8 @@ export class NodeConnection implements Connection {
     }
   }
 
-  /** Puts the abort listener on `signal` (moving it from the previous one). */
-  #listen(signal: AbortSignal): void {
-    if (signal === this.#signal) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = signal;
-    signal.addEventListener("abort", this.#onAbort);
-  }
-
-  #unlisten(): void {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = undefined;
-  }
-
   /** The listened signal aborted: the calls that carry it reject with its reason, and close. */
-  #onAbort = (): void => {
-    const signal = this.#signal;
-    if (!signal) return;
+  #onAbort(signal: AbortSignal): void {
     let hit = false;
     const waiter = this.#waiter;
     if (waiter?.signal === signal) {
@@ -236,7 +222,7 @@ export class NodeConnection implements Connection {
       hit = true;
     }
     if (hit) this.close();
-  };
+  }
 
   /** Turns the stored socket error into the error a read reports, and closes. */
   #takeError(): SmtpConnectionError {
@@ -262,7 +248,7 @@ export class NodeConnection implements Connection {
     socket.off("end", this.#onEnd);
     socket.off("error", this.#onError);
     socket.off("close", this.#onClose);
-    this.#unlisten();
+    this.#abort.stop();
     const unread = this.#queuedBytes;
     this.#closed = true;
     this.#queue = [];
@@ -311,14 +297,18 @@ export class NodeConnection implements Connection {
         this.close();
         return Promise.reject(signal.reason);
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     return new Promise<Uint8Array | null>((resolve, reject) => {
       this.#waiter = { resolve, reject, signal };
     });
   }
 
-  write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
+  /**
+   * A rejected write when the connection cannot take one (closed, or `signal` aborted: then it
+   * closes); else undefined, with the abort listener on `signal`.
+   */
+  #refuseWrite(signal: AbortSignal | undefined): Promise<void> | undefined {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed || !socket.writable) {
       return Promise.reject(
@@ -330,8 +320,15 @@ export class NodeConnection implements Connection {
         this.close();
         return Promise.reject(signal.reason);
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
+    return undefined;
+  }
+
+  write(data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const refused = this.#refuseWrite(signal);
+    if (refused) return refused;
+    const socket = this.#socket;
     const seq = ++this.#issued;
     socket.write(data, this.#onWritten);
     return this.#handedOver(socket) ? RESOLVED : this.#pending(seq, signal);
@@ -339,19 +336,9 @@ export class NodeConnection implements Connection {
 
   writev(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
     if (chunks.length === 1) return this.write(chunks[0]!, signal);
+    const refused = this.#refuseWrite(signal);
+    if (refused) return refused;
     const socket = this.#socket;
-    if (this.#closed || socket.destroyed || !socket.writable) {
-      return Promise.reject(
-        new SmtpConnectionError("Cannot write: the connection is closed", "command"),
-      );
-    }
-    if (signal) {
-      if (signal.aborted) {
-        this.close();
-        return Promise.reject(signal.reason);
-      }
-      this.#listen(signal);
-    }
     // Corked, the chunks go out together in one writev() when uncorked.
     socket.cork();
     for (const chunk of chunks) socket.write(chunk, this.#onWritten);
@@ -380,7 +367,7 @@ export class NodeConnection implements Connection {
     this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.#unlisten();
+    this.#abort.stop();
     this.#socket.destroy();
     this.#failWrites(new Error("the connection was closed"));
     const waiter = this.#waiter;

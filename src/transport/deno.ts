@@ -5,6 +5,8 @@
  */
 
 import { SmtpConnectionError, SmtpTlsError, SmtpUnsupportedError } from "../errors.ts";
+import { AbortListener } from "./_abort_listener.ts";
+import { connectionLost, describe, raceAbort } from "./_race.ts";
 import type {
   Connection,
   ConnectOptions,
@@ -18,37 +20,6 @@ const READ_BUFFER_SIZE = 64 * 1024;
 /** {@linkcode DenoConnection.writev} joins chunks smaller than this into one write. */
 const JOIN_BELOW = 16 * 1024;
 
-/** Rejects with the signal's reason when it aborts, running `onAbort` first. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void) {
-  if (!signal) return promise;
-  if (signal.aborted) {
-    onAbort();
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      onAbort();
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", abort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", abort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * A `Deno.Conn` or `Deno.TlsConn` behind the {@linkcode Connection} interface. An abort
  * listener sits on the signal that the calls carry (a session passes the same one every time)
@@ -60,8 +31,10 @@ class DenoConnection implements Connection {
   #conn: Deno.Conn;
   #closed = false;
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
-  /** The signal with the abort listener on it, and the signals of the pending calls. */
-  #signal: AbortSignal | undefined;
+  /** The abort listener on the calls' signal; the signals of the pending calls. */
+  #abort = new AbortListener((signal) => {
+    if (this.#reading === signal || this.#writing === signal) this.close();
+  });
   #reading: AbortSignal | undefined;
   #writing: AbortSignal | undefined;
   readonly tls?: TlsInfo;
@@ -81,27 +54,9 @@ class DenoConnection implements Connection {
   /** Hands the underlying connection over to `Deno.startTls`. */
   detach(): Deno.TcpConn {
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     return this.#conn as Deno.TcpConn;
   }
-
-  /** Puts the abort listener on `signal` (moving it from the previous one). */
-  #listen(signal: AbortSignal): void {
-    if (signal === this.#signal) return;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = signal;
-    signal.addEventListener("abort", this.#onAbort);
-  }
-
-  #unlisten(): void {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#signal = undefined;
-  }
-
-  #onAbort = (): void => {
-    const signal = this.#signal;
-    if (signal && (this.#reading === signal || this.#writing === signal)) this.close();
-  };
 
   async read(signal?: AbortSignal): Promise<Uint8Array | null> {
     if (this.#closed) return null;
@@ -110,7 +65,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     let n: number | null;
     this.#reading = signal;
@@ -120,9 +75,7 @@ class DenoConnection implements Connection {
       if (signal?.aborted) throw signal.reason;
       if (this.#closed) return null;
       this.close();
-      throw new SmtpConnectionError(`Connection lost: ${describe(error)}`, "command", {
-        cause: error,
-      });
+      throw connectionLost("", error);
     } finally {
       this.#reading = undefined;
     }
@@ -143,7 +96,7 @@ class DenoConnection implements Connection {
         this.close();
         throw signal.reason;
       }
-      this.#listen(signal);
+      this.#abort.listen(signal);
     }
     this.#writing = signal;
     try {
@@ -156,13 +109,7 @@ class DenoConnection implements Connection {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       this.close();
-      throw new SmtpConnectionError(
-        `Connection lost while writing: ${describe(error)}`,
-        "command",
-        {
-          cause: error,
-        },
-      );
+      throw connectionLost("while writing", error);
     } finally {
       this.#writing = undefined;
     }
@@ -207,7 +154,7 @@ class DenoConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unlisten();
+    this.#abort.stop();
     try {
       this.#conn.close();
     } catch {
@@ -374,7 +321,31 @@ export const denoTransport: Transport = {
   },
 };
 
-/** Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. */
+/**
+ * Opens a file with `Deno.open`; rejects when it is missing, not a file, or unreadable. It is
+ * `openFile` of `@postie/smtp` on Deno (on Node, the same with `node:fs`): the client, the pool
+ * and `sendMail` use it for `{ path }` attachments; give it to `composeMessage` to compose a
+ * message with files yourself.
+ *
+ * @param path The file's path.
+ * @returns The file's bytes as a stream, and its size.
+ *
+ * @example Compose a message with a file attachment
+ * ```ts
+ * import { composeMessage, openFile } from "@postie/smtp";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "a,b\n1,2\n");
+ * const composed = await composeMessage(
+ *   { from: "me@example.com", to: "you@example.com", attachments: [{ path }] },
+ *   { openFile },
+ * );
+ * const text = await new Response(composed.body).text();
+ * assert.match(text, /Content-Type: text\/csv/);
+ * await Deno.remove(path);
+ * ```
+ */
 export const denoOpenFile = async (path: string): Promise<OpenedFile> => {
   const file = await Deno.open(path, { read: true });
   let info: Deno.FileInfo;

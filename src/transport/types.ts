@@ -5,6 +5,10 @@
  * @module
  */
 
+import type { FileOpener } from "../file_opener.ts";
+
+export type { FileOpener, OpenedFile } from "../file_opener.ts";
+
 /** Where to connect, and how long to wait. */
 export interface ConnectOptions {
   /** Host name or IP address to connect to. */
@@ -86,19 +90,10 @@ export interface Transport {
   startTls(connection: Connection, options: TlsConnectOptions): Promise<Connection>;
   /** The local machine's host name, if the runtime can tell (for the EHLO name). */
   hostname?(): string | undefined;
+  /**
+   * Opens `{ path }` attachments for the clients and pools that use this transport. Optional:
+   * without it, the runtime's own file opener is used (`Deno.open`, `node:fs`). A transport for a
+   * runtime without a file system (Cloudflare Workers) sets it to refuse with a clear error.
+   */
+  openFile?: FileOpener;
 }
-
-/** A file opened for reading, with its size. */
-export interface OpenedFile {
-  /** The file's bytes. */
-  readonly stream: ReadableStream<Uint8Array>;
-  /** The file's size in bytes. */
-  readonly size: number;
-}
-
-/**
- * Opens a file for reading as a stream; rejects when it does not exist or cannot be read.
- * Returning an {@linkcode OpenedFile} (stream and size) lets a composed message know its exact
- * size, so that it is declared with SIZE and checked against the server's limit before sending.
- */
-export type FileOpener = (path: string) => Promise<ReadableStream<Uint8Array> | OpenedFile>;

@@ -177,6 +177,31 @@ export async function greet(conn: ScriptedConnection, extensions: string[] = [])
   );
 }
 
+/**
+ * Answers one envelope without PIPELINING: the MAIL line (starting with `mail`) and each RCPT
+ * line (starting with `rcpts[i]`) with 250 in turn, then reads the DATA line, unanswered.
+ */
+export async function acceptEnvelope(
+  conn: ScriptedConnection,
+  mail = "MAIL",
+  rcpts: readonly string[] = ["RCPT"],
+): Promise<void> {
+  await expectLine(conn, mail);
+  await conn.send("250 OK\r\n");
+  for (const rcpt of rcpts) {
+    await expectLine(conn, rcpt);
+    await conn.send("250 OK\r\n");
+  }
+  await expectLine(conn, "DATA");
+}
+
+/** Reads a pipelined envelope of one recipient: the MAIL, RCPT and DATA lines, unanswered. */
+export async function expectPipelinedEnvelope(conn: ScriptedConnection): Promise<void> {
+  await expectLine(conn, "MAIL");
+  await expectLine(conn, "RCPT");
+  await expectLine(conn, "DATA");
+}
+
 /** What {@linkcode serveEsmtp} saw. */
 export interface EsmtpLog {
   commands: string[];

@@ -102,6 +102,80 @@ test("send() with CHUNKING writes the envelope and one BDAT LAST chunk of the ex
   client.close();
 });
 
+/** Reads the client's writes until they end with `end`. */
+async function readUntil(peer: MemoryPeer, end: string): Promise<string> {
+  let written = "";
+  while (!written.endsWith(end)) written += decoder.decode((await peer.read())!);
+  return written;
+}
+
+test("a BDAT LAST refused after the next send wrote: no RSET of its own, and the next send's replies stay its own", async () => {
+  const { client, peer } = await connect(
+    "250-mx.example.com\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+  );
+  const first = "Subject: 1\r\n\r\nfirst\r\n";
+  const second = "Subject: 2\r\n\r\nsecond\r\n";
+  const sendingFirst = client.send({
+    raw: first,
+    envelope: { from: "a@example.com", to: ["b@example.com"] },
+  });
+  const sendingSecond = client.send({
+    raw: second,
+    envelope: { from: "a@example.com", to: ["bad@example.com", "good@example.com"] },
+  });
+  assert.equal(
+    await readUntil(peer, first),
+    `MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT ${first.length} LAST\r\n${first}`,
+  );
+  // The second send writes before any reply: RSET first, as earlier replies are outstanding.
+  assert.equal(
+    await readUntil(peer, second),
+    "RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<bad@example.com>\r\n" +
+      `RCPT TO:<good@example.com>\r\nBDAT ${second.length} LAST\r\n${second}`,
+  );
+  await peer.write("250 OK\r\n250 OK\r\n554 5.6.0 Refused\r\n");
+  await peer.write("250 Reset\r\n250 OK\r\n550 5.1.1 No such user\r\n250 OK\r\n250 Queued\r\n");
+  await assert.rejects(sendingFirst, (error: unknown) => {
+    assert.ok(error instanceof SmtpReplyError);
+    assert.equal(error.reply?.code, 554);
+    return true;
+  });
+  const result = await sendingSecond;
+  assert.deepEqual(result.accepted.map((r) => r.address), ["good@example.com"]);
+  assert.deepEqual(result.rejected.map((r) => r.address), ["bad@example.com"]);
+  assert.equal(result.reply.code, 250);
+  // Nothing more was written: the next write is QUIT.
+  const quitting = client.quit();
+  await expectWrite(peer, "QUIT\r\n");
+  await peer.write("221 Bye\r\n");
+  await quitting;
+});
+
+test("a BDAT LAST refused with nothing after it: the client writes RSET once the reply is read", async () => {
+  const { client, peer } = await connect(
+    "250-mx.example.com\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+  );
+  const body = "Subject: 1\r\n\r\nfirst\r\n";
+  const sending = client.send({
+    raw: body,
+    envelope: { from: "a@example.com", to: ["b@example.com"] },
+  });
+  await readUntil(peer, body);
+  await peer.write("250 OK\r\n250 OK\r\n554 5.6.0 Refused\r\n");
+  await expectWrite(peer, "RSET\r\n");
+  await peer.write("250 Reset\r\n");
+  await assert.rejects(sending, SmtpReplyError);
+  // The next send starts clean: no RSET before MAIL.
+  const next = client.send({
+    raw: body,
+    envelope: { from: "a@example.com", to: ["b@example.com"] },
+  });
+  assert.ok((await readUntil(peer, body)).startsWith("MAIL FROM:<a@example.com>\r\n"));
+  await peer.write("250 OK\r\n250 OK\r\n250 Queued\r\n");
+  assert.equal((await next).reply.code, 250);
+  client.close();
+});
+
 test("STARTTLS: EHLO is sent again after the upgrade, and its capabilities replace the first", async () => {
   const transport = new MemoryTransport();
   const connecting = SmtpClient.connect({

@@ -47,6 +47,17 @@ test("a PKCS#1 key (openssl genrsa) signs exactly as the same key in PKCS#8", as
   await assertVerifies(a, dns, ["s1"]);
 });
 
+/** A fresh RSA signing key pair (SHA-256, exponent 65537) made by Web Crypto. */
+async function rsaKeyPair(name: string, modulusLength: number): Promise<CryptoKeyPair> {
+  const params = {
+    name,
+    modulusLength,
+    publicExponent: new Uint8Array([1, 0, 1]),
+    hash: "SHA-256",
+  };
+  return await crypto.subtle.generateKey(params, false, ["sign"]) as CryptoKeyPair;
+}
+
 test("an RSA key of 1024 bits is the smallest accepted (RFC 8301)", async () => {
   const key = fixtureKey("rsa1024-pkcs1.pem");
   const signed = await signMessage(MESSAGE, signer(key));
@@ -61,16 +72,7 @@ test("an Ed25519 key written by openssl signs, and the algorithm follows from th
 });
 
 test("a CryptoKey signs: RSASSA-PKCS1-v1_5 with SHA-256, or Ed25519", async () => {
-  const rsa = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    false,
-    ["sign"],
-  ) as CryptoKeyPair;
+  const rsa = await rsaKeyPair("RSASSA-PKCS1-v1_5", 2048);
   const ed = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign"]) as CryptoKeyPair;
   const signed = await signMessage(MESSAGE, [
     signer(rsa.privateKey),
@@ -85,16 +87,8 @@ test("a 512-bit RSA key is refused with a RangeError that says why", async () =>
     RangeError,
     /^Invalid dkim\.privateKey for example\.com \(selector s1\): RSA keys need at least 1024 bits \(RFC 8301\), this one has 512/,
   );
-  const weak = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 512,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    false,
-    ["sign"],
-  ).then((pair) => (pair as CryptoKeyPair).privateKey).catch(() => undefined);
+  const weak = await rsaKeyPair("RSASSA-PKCS1-v1_5", 512)
+    .then((pair) => pair.privateKey).catch(() => undefined);
   // Where Web Crypto makes 512-bit keys at all, such a CryptoKey is refused too.
   if (weak) await rejects(weak, RangeError, /this one has 512/);
 });
@@ -106,16 +100,7 @@ test("a key of the wrong type is refused: EC (PKCS#8 and SEC 1), RSA-PSS, a mism
     /it is an EC \(ECDSA\) key: DKIM signs with RSA/,
   );
   await rejects(fixtureKey("ec-p256-sec1.pem"), TypeError, /it is an EC \(ECDSA\) key/);
-  const pss = await crypto.subtle.generateKey(
-    {
-      name: "RSA-PSS",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    false,
-    ["sign"],
-  ) as CryptoKeyPair;
+  const pss = await rsaKeyPair("RSA-PSS", 2048);
   await rejects(pss.privateKey, TypeError, /the CryptoKey is for RSA-PSS/);
   await rejects(
     fixtureKey("ed25519.pem"),

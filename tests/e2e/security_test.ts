@@ -9,7 +9,12 @@ import {
 } from "../../mod.ts";
 import { test } from "../_helpers/test.ts";
 import { type CertName, fixture, startSmtpServer, testCa } from "../_helpers/smtp_server.ts";
-import { expectLine, greet, startScriptedServer } from "../_helpers/scripted_server.ts";
+import {
+  acceptEnvelope,
+  expectLine,
+  greet,
+  startScriptedServer,
+} from "../_helpers/scripted_server.ts";
 
 for (const tls of ["starttls", "implicit"] as const) {
   const cases: [CertName, string, RegExp][] = [
@@ -131,11 +136,7 @@ test("implicit TLS against a clear-text server fails fast naming starttls", asyn
 test("a drop in the middle of DATA rejects with a connection error", async () => {
   await using server = startScriptedServer(async (conn) => {
     await greet(conn, []);
-    await expectLine(conn, "MAIL FROM:<a@example.com>");
-    await conn.send("250 OK\r\n");
-    await expectLine(conn, "RCPT TO:<b@example.com>");
-    await conn.send("250 OK\r\n");
-    await expectLine(conn, "DATA");
+    await acceptEnvelope(conn, "MAIL FROM:<a@example.com>", ["RCPT TO:<b@example.com>"]);
     await conn.send("354 Go\r\n");
     await conn.readLine();
     conn.close();

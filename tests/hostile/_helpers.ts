@@ -16,7 +16,7 @@ import type { ClientOptions, SmtpError } from "../../mod.ts";
 import { defaultTransport } from "../../src/transport/default.ts";
 import type { Connection, Transport } from "../../src/transport/types.ts";
 import { fixture } from "../_helpers/smtp_server.ts";
-import type { ScriptedConnection } from "../_helpers/scripted_server.ts";
+import { type ScriptedConnection, startScriptedServer } from "../_helpers/scripted_server.ts";
 
 export const encoder = new TextEncoder();
 export const tlsCert = { cert: fixture("server.pem"), key: fixture("server.key") };
@@ -63,6 +63,28 @@ export async function clientCloses(
     clearTimeout(timer);
   }
   return { closed: !timedOut, lines };
+}
+
+/**
+ * A scripted server whose one connection plays `script`, then waits for the client to close it
+ * ({@linkcode clientCloses}); `act` runs the client against its port and must fail. Asserts what
+ * every such test does (the client closed its socket; one connection, no retry) and returns the
+ * error, the lines the client still sent after the script, and all it sent.
+ */
+export async function failsOnOneConnection(
+  script: (conn: ScriptedConnection) => Promise<void>,
+  act: (port: number) => Promise<unknown>,
+): Promise<{ error: unknown; lines: string[]; received: string }> {
+  let after: { closed: boolean; lines: string[] } | undefined;
+  await using server = startScriptedServer(async (conn) => {
+    await script(conn);
+    after = await clientCloses(conn);
+  });
+  const error = await rejection(act(server.port));
+  await server.close();
+  assert.ok(after?.closed, "the client kept the connection open");
+  assert.equal(server.connections.length, 1);
+  return { error, lines: after!.lines, received: server.connections[0]!.received };
 }
 
 /**

@@ -3,8 +3,13 @@
 import assert from "node:assert/strict";
 import { sendMail, SmtpClient, SmtpConnectionError, SmtpProtocolError } from "../../mod.ts";
 import { test } from "../_helpers/test.ts";
-import { expectLine, greet, startScriptedServer } from "../_helpers/scripted_server.ts";
-import { check, clientCloses, envelope, plain, raw, rejection } from "./_helpers.ts";
+import {
+  expectLine,
+  expectPipelinedEnvelope,
+  greet,
+  startScriptedServer,
+} from "../_helpers/scripted_server.ts";
+import { check, envelope, failsOnOneConnection, plain, raw, rejection } from "./_helpers.ts";
 
 const garbageGreetings: [string, string | Uint8Array][] = [
   ["binary noise", new Uint8Array([0x00, 0xff, 0xfe, 0x16, 0x03, 0x01, 0x0d, 0x0a])],
@@ -16,53 +21,37 @@ const garbageGreetings: [string, string | Uint8Array][] = [
 ];
 for (const [what, greeting] of garbageGreetings) {
   test(`a greeting of ${what}: SmtpProtocolError, one connection`, async () => {
-    let after: { closed: boolean; lines: string[] } | undefined;
-    await using server = startScriptedServer(async (conn) => {
-      await conn.send(greeting);
-      after = await clientCloses(conn);
-    });
-    const error = await rejection(SmtpClient.connect(plain(server.port)));
+    const { error, lines } = await failsOnOneConnection(
+      (conn) => conn.send(greeting),
+      (port) => SmtpClient.connect(plain(port)),
+    );
     check(error, SmtpProtocolError, "greeting");
-    await server.close();
-    assert.ok(after?.closed, "the client kept the connection open");
-    assert.deepEqual(after?.lines, []);
-    assert.equal(server.connections.length, 1);
+    assert.deepEqual(lines, []);
   });
 }
 
 test("an EHLO reply that mixes codes: SmtpProtocolError", async () => {
-  let after: { closed: boolean; lines: string[] } | undefined;
-  await using server = startScriptedServer(async (conn) => {
+  const { error } = await failsOnOneConnection(async (conn) => {
     await conn.send("220 hostile.test ESMTP\r\n");
     await expectLine(conn, "EHLO");
     await conn.send("250-hostile.test\r\n250-PIPELINING\r\n354 SIZE 1000\r\n");
-    after = await clientCloses(conn);
-  });
-  const error = await rejection(SmtpClient.connect(plain(server.port)));
+  }, (port) => SmtpClient.connect(plain(port)));
   assert.match(check(error, SmtpProtocolError, "ehlo").message, /mixes codes 250 and 354/);
-  await server.close();
-  assert.ok(after?.closed, "the client kept the connection open");
-  assert.equal(server.connections.length, 1);
 });
 
 test("garbage in reply to MAIL: SmtpProtocolError, not retried, socket closed", async () => {
-  const afters: { closed: boolean; lines: string[] }[] = [];
-  await using server = startScriptedServer(async (conn) => {
+  let client: SmtpClient | undefined;
+  const { error } = await failsOnOneConnection(async (conn) => {
     await greet(conn, ["PIPELINING"]);
-    await expectLine(conn, "MAIL");
-    await expectLine(conn, "RCPT");
-    await expectLine(conn, "DATA");
+    await expectPipelinedEnvelope(conn);
     await conn.send("OK OK OK\r\n");
-    afters.push(await clientCloses(conn));
+  }, async (port) => {
+    client = await SmtpClient.connect(plain(port));
+    await client.send({ raw, envelope });
   });
-  const client = await SmtpClient.connect(plain(server.port));
-  const error = await rejection(client.send({ raw, envelope }));
   check(error, SmtpProtocolError, "mail");
-  assert.equal(client.connected, false);
-  await client.quit();
-  await server.close();
-  assert.equal(server.connections.length, 1);
-  assert.ok(afters[0]?.closed, "the client kept the connection open");
+  assert.equal(client!.connected, false);
+  await client!.quit();
 });
 
 test("a server that closes in the middle of a multi-line reply: SmtpConnectionError", async () => {

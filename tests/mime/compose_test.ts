@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { openFile as runtimeOpenFile } from "../../src/transport/default.ts";
 import fc from "fast-check";
 import { test } from "../_helpers/test.ts";
 import { composeMessage, type Message } from "../../src/mime/mod.ts";
@@ -557,10 +558,16 @@ test("an unreadable attachment rejects composeMessage and closes the files it op
     });
     assert.deepEqual(opened, [`${dir}/ok.pdf`]);
     assert.deepEqual(cancelled, [`${dir}/ok.pdf`]);
-    // With the library's default opener too: the sanitizer fails this test if a file stays open.
-    await assert.rejects(composeMessage(message), /Cannot read attachment ".*missing\.pdf": /);
+    // With the runtime's opener too: the sanitizer fails this test if a file stays open.
     await assert.rejects(
-      composeMessage({ ...base, attachments: [{ content: { path: dir } }] }),
+      composeMessage(message, { openFile: runtimeOpenFile }),
+      /Cannot read attachment ".*missing\.pdf": /,
+    );
+    await assert.rejects(
+      composeMessage(
+        { ...base, attachments: [{ content: { path: dir } }] },
+        { openFile: runtimeOpenFile },
+      ),
       /Cannot read attachment/,
     );
   } finally {

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { openFile as runtimeOpenFile } from "../../src/transport/default.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { test } from "../_helpers/test.ts";
@@ -18,7 +19,7 @@ const from = "ann@example.com";
 const to = "bob@example.com";
 
 async function composed(message: Loose) {
-  const result = await composeMessage(message as Message);
+  const result = await composeMessage(message as Message, { openFile: runtimeOpenFile });
   const bytes = await collect(result.body);
   return { result, bytes, text: new TextDecoder().decode(bytes), parsed: await parse(bytes) };
 }

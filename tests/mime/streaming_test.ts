@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { openFile as runtimeOpenFile } from "../../src/transport/default.ts";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { test } from "../_helpers/test.ts";
@@ -119,8 +120,8 @@ test("cancelling the body closes every attachment file, started or not", async (
     await reader.read();
     await reader.read();
     await reader.cancel();
-    // Not started: the body is cancelled before anything is read (the default opener).
-    const unread = await composeMessage({ ...base, attachments });
+    // Not started: the body is cancelled before anything is read (the runtime's opener).
+    const unread = await composeMessage({ ...base, attachments }, { openFile: runtimeOpenFile });
     await unread.body.cancel();
     // The test's sanitizer fails it if a file is still open here.
   } finally {
@@ -142,7 +143,7 @@ test("an error in one source errors the body and closes the other files", async 
     const composed = await composeMessage({
       ...base,
       attachments: [{ content: failing }, { content: { path: `${dir}/later.bin` } }],
-    });
+    }, { openFile: runtimeOpenFile });
     await assert.rejects(new Response(composed.body).arrayBuffer(), /disk on fire/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -283,7 +284,7 @@ test("the size of a composed message is exact, file attachments included", async
         { from: "ann@example.com", to: "bob@example.com", attachments: attachments.slice(3, 4) },
       ]
     ) {
-      const composed = await composeMessage(message);
+      const composed = await composeMessage(message, { openFile: runtimeOpenFile });
       const bytes = await collect(composed.body);
       assert.equal(composed.size, bytes.length);
     }

@@ -427,6 +427,41 @@ function defineSuite(postie, features) {
     },
   );
 
+  test(
+    name("SmtpPool sends over at most maxConnections STARTTLS connections with AUTH"),
+    async () => {
+      let connections = 0;
+      const server = await startSmtpServer({
+        users: { alice: "secret" },
+        onConnect: (_session, callback) => (connections++, callback()),
+      });
+      const pool = new postie.SmtpPool({
+        hostname: "localhost",
+        port: server.port,
+        tls: "starttls",
+        tlsOptions: { caCerts: [testCa] },
+        auth: { username: "alice", password: "secret" },
+        maxConnections: 2,
+      });
+      try {
+        const results = await Promise.all(
+          [1, 2, 3, 4, 5].map((i) => pool.send({ raw, envelope: envelope([`r${i}@example.com`]) })),
+        );
+        assert.deepEqual(
+          results.map((r) => r.accepted.map((a) => a.address)),
+          [1, 2, 3, 4, 5].map((i) => [`r${i}@example.com`]),
+        );
+        assert.equal(server.received.length, 5);
+        assert.ok(server.received.every((r) => r.secure && r.user === "alice"));
+        assert.ok(connections >= 1 && connections <= 2, `${connections} connections`);
+      } finally {
+        await pool.close();
+        await server.close();
+      }
+      assert.equal(pool.stats.connections, 0, "close() closed every connection");
+    },
+  );
+
   for (const mechanism of ["LOGIN", "CRAM-MD5"]) {
     test(name(`AUTH ${mechanism} logs in; a wrong password is an SmtpAuthError`), async () => {
       const server = await startSmtpServer({ users: { alice: "secret" } });

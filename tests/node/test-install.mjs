@@ -239,8 +239,21 @@ const { sendMail } = require("@postie/smtp");
 `,
 };
 
-for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
-  test(`node ${script} in the project sends over STARTTLS with AUTH PLAIN and a file`, async () => {
+/**
+ * The runtimes that run the consumer scripts: Node.js, and Bun where the build found it
+ * (`POSTIE_BUN`, the binary of npm `bun`).
+ */
+const runtimes = [["node", "node"]];
+if (process.env.POSTIE_BUN) runtimes.push(["bun", process.env.POSTIE_BUN]);
+
+for (const [runtime, executable] of runtimes) {
+  for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
+    consumerTest(runtime, executable, script, build);
+  }
+}
+
+function consumerTest(runtime, executable, script, build) {
+  test(`${runtime} ${script} in the project sends over STARTTLS with AUTH PLAIN and a file`, async () => {
     const logins = [];
     const server = await startSmtpServer({
       authOptional: false,
@@ -255,14 +268,15 @@ for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
     });
     // Binary content: any damage in base64 encoding, dot-stuffing or streaming shows.
     const content = randomBytes(96 * 1024 + 7);
-    const attachment = join(dir, `report-${build}.bin`);
+    const attachment = join(dir, `report-${runtime}-${build}.bin`);
+    const file = `${runtime}-${script}`;
     writeFileSync(attachment, content);
-    writeFileSync(join(project, script), consumers[script]);
+    writeFileSync(join(project, file), consumers[script]);
     writeFileSync(join(dir, "ca.pem"), fixture("ca.pem"));
     let stdout;
     try {
       // Asynchronously: the server runs in this process.
-      ({ stdout } = await promisify(execFile)("node", [script], {
+      ({ stdout } = await promisify(execFile)(executable, [file], {
         cwd: project,
         encoding: "utf8",
         timeout: 15_000,
@@ -273,7 +287,7 @@ for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
           ATTACHMENT: attachment,
         },
       }).catch((error) => {
-        throw new Error(`node ${script} failed: ${error.stderr || error.message}`);
+        throw new Error(`${runtime} ${script} failed: ${error.stderr || error.message}`);
       }));
     } finally {
       await server.close();
@@ -302,7 +316,7 @@ for (const [script, build] of [["send.mjs", "esm"], ["send.cjs", "cjs"]]) {
     assert.equal(mail.text.trim(), "The report is attached.");
     if (out.messageId) assert.equal(mail.messageId, out.messageId);
     assert.equal(mail.attachments.length, 1);
-    assert.equal(mail.attachments[0].filename, `report-${build}.bin`);
+    assert.equal(mail.attachments[0].filename, `report-${runtime}-${build}.bin`);
     assert.ok(content.equals(mail.attachments[0].content), "the attachment arrived intact");
   });
 }
