@@ -9,6 +9,10 @@
  *       [--only A,E2,...] [--nodemailer-runtime node|deno] [--sink-runtime node|deno]
  *       [--raw-runtime node|deno] [--json results.json]
  *
+ * The `outbox` rows (`--only outbox`, scripts/_bench_outbox.ts) time messages from the
+ * outbox's `enqueue()` to accepted at the sink, on Deno KV and on BullMQ (1 worker, 4 worker
+ * processes), beside the same messages sent straight through an `SmtpPool`.
+ *
  * Processes per run: the sink (`_bench_sink.ts`, under Node when available, so that it never
  * competes with the client's runtime for the same optimisations), and one client:
  * `_bench_postie.ts` under Deno, `_bench_postie_node.ts` under Node against the npm build,
@@ -27,6 +31,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { outboxBench } from "./_bench_outbox.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -715,6 +720,23 @@ async function main(): Promise<void> {
     );
     console.log("|---|---|---|---|---|---|---|---|---|");
     for (const row of ratios) console.log(row);
+    if (!only || only.has("outbox")) {
+      // The outbox rows (scripts/_bench_outbox.ts): enqueue() to accepted at the sink.
+      const startSink = async () => {
+        const [command, args] = launch.sink;
+        const sink = new Child("sink", command, args);
+        const { port } = await sink.next<{ port: number }>(30_000);
+        return {
+          port,
+          accepted: async () => {
+            await sink.send("stats");
+            return (await sink.next<SinkStats>(10_000)).messages;
+          },
+          end: () => sink.end(),
+        };
+      };
+      console.log(await outboxBench(startSink, messages));
+    }
     if (flags.json) await Deno.writeTextFile(flags.json, JSON.stringify(all, null, 2));
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -96,6 +96,13 @@ const BASE_OPTIONS = {
   newLine: "lf",
 };
 
+/**
+ * Optional peer dependencies: a package that one entry point imports (and only that one), which
+ * the user installs when they use it. The build allows its bare import, resolves its types from
+ * `npm/.deps`, and lists it in `peerDependencies` with `peerDependenciesMeta.optional`.
+ */
+const PEERS: Record<string, string> = { bullmq: "^6.7.0" };
+
 interface DenoConfig {
   name: string;
   version: string;
@@ -163,6 +170,9 @@ function installDependencies(config: DenoConfig): void {
         "typescript": "^5.9.0",
         // Bun runs the end-to-end suite too (see runBunTests).
         "bun": "^1.4.5",
+        // The optional peer dependencies, for their types and the Node tests.
+        "bullmq": PEERS.bullmq,
+        "ioredis": npmVersion(config, "ioredis", "^5.4.0"),
       },
     },
     null,
@@ -194,7 +204,8 @@ function installDependencies(config: DenoConfig): void {
     fail(`npm install in ${relative(ROOT, DEPS)} failed (${result.error ?? result.status})`);
   }
   step(
-    "installed @types/node, smtp-server, mailparser, mailauth, typescript, bun into npm/.deps",
+    "installed @types/node, smtp-server, mailparser, mailauth, typescript, bun, bullmq, ioredis " +
+      "into npm/.deps",
     since,
   );
 }
@@ -264,7 +275,10 @@ function rewriteImports(path: string, text: string): string {
   let result = text;
   for (const literal of literals) {
     const specifier = literal.text;
-    if (specifier.startsWith("node:") || runtimeModuleAllowed(specifier, path)) continue;
+    if (
+      specifier.startsWith("node:") || runtimeModuleAllowed(specifier, path) ||
+      Object.hasOwn(PEERS, specifier)
+    ) continue;
     if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
       fail(
         `${relative(ROOT, path)}: import "${specifier}" is neither relative nor a node: module ` +
@@ -410,7 +424,7 @@ function verifyOutput(): number {
       for (const { text: specifier } of moduleSpecifiers(file)) {
         if (
           !specifier.startsWith(".") && !specifier.startsWith("node:") &&
-          !runtimeModuleAllowed(specifier, path)
+          !runtimeModuleAllowed(specifier, path) && !Object.hasOwn(PEERS, specifier)
         ) {
           problems.push(`${name} imports "${specifier}"`);
         }
@@ -476,6 +490,10 @@ function writePackage(config: DenoConfig): void {
     ...(Object.keys(bin).length > 0 ? { bin } : {}),
     files: ["esm/", "cjs/", "types/", "CHANGELOG.md"],
     sideEffects: false,
+    peerDependencies: PEERS,
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(PEERS).map((name) => [name, { optional: true }]),
+    ),
     engines: { node: ">=20" },
   };
   Deno.writeTextFileSync(join(OUT, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
@@ -596,7 +614,8 @@ for (const name of OUTPUTS) {
   if (exists(join(OUT, name))) Deno.removeSync(join(OUT, name), { recursive: true });
 }
 const { entries, files } = sourceFiles(config);
-const staging = Deno.makeTempDirSync({ prefix: "postie-npm-" });
+// Inside npm/.deps, so that the optional peer dependencies' types resolve from its node_modules.
+const staging = Deno.makeTempDirSync({ dir: DEPS, prefix: "staging-" });
 try {
   stage(files, staging);
   compile(config, entries, staging);

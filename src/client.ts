@@ -9,13 +9,7 @@
  * @module
  */
 
-import {
-  checkSendOptions,
-  fileOpener,
-  type ResolvedOptions,
-  resolveOptions,
-} from "./client_options.ts";
-import { signersOf } from "./dkim/_signer.ts";
+import { fileOpener, type ResolvedOptions, resolveOptions } from "./client_options.ts";
 import type { Failure } from "./delivery.ts";
 import { SmtpConnectionError, SmtpReplyError } from "./errors.ts";
 import { mailCommands, transactionInput } from "./mail_parameters.ts";
@@ -37,7 +31,6 @@ import type { Connection } from "./transport/types.ts";
 import type { RawMessage, SendResult, SmtpReply } from "./types.ts";
 
 export { Capabilities, type ServerLimits } from "./protocol/capabilities.ts";
-export { checkSendOptions } from "./client_options.ts";
 
 /**
  * One attempt to send `outgoing` over `client` (one transaction per batch of recipients, until
@@ -162,15 +155,8 @@ export class SmtpClient implements AsyncDisposable {
    * @returns What the server accepted.
    */
   send(message: Message | RawMessage, options: SendOptions = {}): Promise<SendResult> {
-    checkSendOptions(options);
-    const signers = signersOf(options.dkim, this.#options.dkim);
-    const outgoing = new Outgoing(
-      message,
-      options.envelope,
-      fileOpener(this.#options.options),
-      signers,
-    );
-    return this.#deliver(outgoing, options);
+    const openFile = fileOpener(this.#options.options);
+    return this.#deliver(Outgoing.of(message, options, this.#options.dkim, openFile), options);
   }
 
   /** Every attempt of a send, the client's own retry included (`send_loop.ts`). */
@@ -285,6 +271,7 @@ export class SmtpClient implements AsyncDisposable {
       timeouts: this.#options.timeouts,
       signal: options.signal,
       total,
+      beforeTerminator: options.beforeTerminator,
     });
   }
 

@@ -162,6 +162,9 @@ export function checkSendOptions(options: SendOptions): void {
     );
   }
   checkFields(options, SEND_FIELDS, "send options");
+  if (options.beforeTerminator !== undefined && typeof options.beforeTerminator !== "function") {
+    throw new TypeError("Invalid send options: beforeTerminator must be a function");
+  }
   const dsn = options.dsn;
   if (!dsn) return;
   checkFields(dsn, ["ret", "envid", "notify", "orcpt"], "dsn");
@@ -182,7 +185,15 @@ export function checkSendOptions(options: SendOptions): void {
   }
 }
 
-const SEND_FIELDS = ["signal", "rejectOnPartialFailure", "envelope", "dsn", "requireTls", "dkim"];
+const SEND_FIELDS = [
+  "signal",
+  "rejectOnPartialFailure",
+  "envelope",
+  "dsn",
+  "requireTls",
+  "dkim",
+  "beforeTerminator",
+];
 
 /**
  * Refuses unknown fields in client (or pool) options and in their nested objects, naming the

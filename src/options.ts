@@ -185,6 +185,16 @@ export interface SendOptions {
    * @default {the client's or pool's `dkim`}
    */
   readonly dkim?: DkimOptions | false;
+  /**
+   * Called, and awaited, just before the bytes that end the message (DATA's final `.`, or
+   * `BDAT ... LAST` with its chunk) are written, once per transaction: from then on the server
+   * may hold the message. A durable queue records "maybe delivered" here (write-ahead), so that
+   * a process that dies at any instant leaves a message that is either surely not sent or marked
+   * as possibly delivered. When it throws, the end is not written, the connection is closed and
+   * the send rejects with its error: the message was not sent. With pipelining, the next
+   * message on the connection waits for it.
+   */
+  readonly beforeTerminator?: () => Promise<void> | void;
 }
 
 /** Delivery status notification requests (RFC 3461). */

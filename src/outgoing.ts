@@ -12,7 +12,9 @@ import type { TransactionOutcome } from "./protocol/_transaction.ts";
 import { concat } from "./_bytes.ts";
 import { HOLD_LIMIT, prependStream, readWhole, withCrlfLineEnds } from "./dkim/_bodies.ts";
 import { signBytes, signStream } from "./dkim/_message_signer.ts";
-import type { ResolvedSigner } from "./dkim/_signer.ts";
+import { type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
+import { checkSendOptions } from "./client_options.ts";
+import type { SendOptions } from "./options.ts";
 import { composeForSending } from "./mime/compose.ts";
 import { checkFiles } from "./mime/_attachments.ts";
 import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
@@ -90,6 +92,26 @@ export class Outgoing {
   readonly #recipients = new SendRecipients();
   /** The envelope and Message-ID of the last prepared body. */
   #sent: { envelope: Envelope; messageId: string | undefined } | undefined;
+
+  /**
+   * The message of one `send()`: the send options checked, its signers chosen (the send's
+   * `dkim`, else `defaults`), then the message checked as {@linkcode Outgoing}'s constructor does.
+   *
+   * @param message The message as given to `send()`.
+   * @param options The send options.
+   * @param defaults The client's or pool's own DKIM signers.
+   * @param openFile Opens `{ path }` attachments.
+   * @returns The outgoing message.
+   */
+  static of(
+    message: Message | RawMessage,
+    options: SendOptions,
+    defaults: readonly ResolvedSigner[],
+    openFile: FileOpener,
+  ): Outgoing {
+    checkSendOptions(options);
+    return new Outgoing(message, options.envelope, openFile, signersOf(options.dkim, defaults));
+  }
 
   /**
    * Checks everything that can be checked without a server and without reading a file: every

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { attemptSend, checkSendOptions, SmtpClient } from "./client.ts";
+import { attemptSend, SmtpClient } from "./client.ts";
 import type { AttemptOutcome } from "./send_loop.ts";
 import { isTransient, mayRetry, reportedError } from "./delivery.ts";
-import { resolveDkim, type ResolvedSigner, signersOf } from "./dkim/_signer.ts";
+import { resolveDkim, type ResolvedSigner } from "./dkim/_signer.ts";
 import { PoolQueueFullError, SmtpConnectionError } from "./errors.ts";
 import { Outgoing } from "./outgoing.ts";
 import {
@@ -140,9 +140,7 @@ export class SmtpPool implements AsyncDisposable {
   send(message: PoolMessage, options: SendOptions = {}): Promise<SendResult> {
     let outgoing: Outgoing;
     try {
-      checkSendOptions(options);
-      const signers = signersOf(options.dkim, this.#dkim);
-      outgoing = new Outgoing(message, options.envelope, this.#openFile, signers);
+      outgoing = Outgoing.of(message, options, this.#dkim, this.#openFile);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { checkSendOptions, deliverSend, SmtpClient } from "./client.ts";
+import { deliverSend, SmtpClient } from "./client.ts";
 import type { ClientOptions, SendOptions } from "./options.ts";
 import type { Message } from "./mime/mod.ts";
-import { resolveDkim, signersOf } from "./dkim/_signer.ts";
+import { resolveDkim } from "./dkim/_signer.ts";
 import { Outgoing } from "./outgoing.ts";
 import { fileOpener } from "./client_options.ts";
 import type { RawMessage, SendResult } from "./types.ts";
@@ -48,10 +48,8 @@ export async function sendMail(
   message: Message | RawMessage,
   sendOptions: SendOptions = {},
 ): Promise<SendResult> {
-  checkSendOptions(sendOptions);
   const defaults = options.dkim === undefined ? [] : resolveDkim(options.dkim);
-  const signers = signersOf(sendOptions.dkim, defaults);
-  const outgoing = new Outgoing(message, sendOptions.envelope, fileOpener(options), signers);
+  const outgoing = Outgoing.of(message, sendOptions, defaults, fileOpener(options));
   if (outgoing.hasFiles) await outgoing.checkFiles();
   const client = await SmtpClient.connect(
     options,

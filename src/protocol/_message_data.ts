@@ -126,7 +126,17 @@ export async function writeTerminator(
   bytes: Uint8Array | readonly Uint8Array[],
   wait: Wait,
   progress: Progress,
+  before: TransactionSettings["beforeTerminator"],
 ): Promise<void> {
+  if (before) {
+    try {
+      await before();
+    } catch (error) {
+      // Half a message is on the wire: only closing the connection keeps the server from it.
+      session.close();
+      throw error;
+    }
+  }
   progress.stage = "terminated";
   try {
     await session.writeBytes(bytes, wait);

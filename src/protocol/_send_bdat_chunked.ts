@@ -74,8 +74,9 @@ export async function sendWithBdat(run: SendRun): Promise<Written<TransactionRes
     }
     const bytes = withCommands(pending + command + "\r\n", body.take(), size);
     pending = "";
-    if (last) await writeTerminator(session, bytes, dataWait, progress);
-    else await session.writeBytes(bytes, dataWait);
+    if (last) {
+      await writeTerminator(session, bytes, dataWait, progress, settings.beforeTerminator);
+    } else await session.writeBytes(bytes, dataWait);
     unread++;
   };
   /** Sends the full chunk collected; true when a reply says to stop. */

@@ -36,7 +36,7 @@ export async function sendWholeWithBdat(run: SendRun): Promise<Written<Transacti
   }
   progress.stage = "data";
   const bytes = withCommands(envelope.openingText(turn) + command + "\r\n", parts, size);
-  await writeTerminator(session, bytes, run.waits.data, progress);
+  await writeTerminator(session, bytes, run.waits.data, progress, run.settings.beforeTerminator);
   return { rest: readReplies(run, envelope, session.writes) };
 }
 

@@ -59,7 +59,7 @@ export async function sendWithData(run: SendRun): Promise<Written<TransactionRes
     }
   }
   batch.add(data.finish());
-  await writeTerminator(session, batch.take(), dataWait, progress);
+  await writeTerminator(session, batch.take(), dataWait, progress, settings.beforeTerminator);
   const rest = settings.lmtp
     ? lmtpReplies(replies, envelope, run.waits.end)
     : finalReply(replies, envelope, run.waits.end);

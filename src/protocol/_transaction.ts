@@ -52,6 +52,12 @@ export interface TransactionSettings {
   readonly signal?: AbortSignal | undefined;
   /** The limit of the whole send. */
   readonly total?: TotalDeadline | undefined;
+  /**
+   * Awaited just before the message's terminator is written (see `SendOptions`); when it
+   * rejects, the terminator is not written, the connection is closed and the transaction fails
+   * with its error, the message not sent.
+   */
+  readonly beforeTerminator?: (() => Promise<void> | void) | undefined;
 }
 
 /** How a transaction ended: its result, or how far it got and why it stopped. */

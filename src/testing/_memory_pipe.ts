@@ -5,8 +5,9 @@
  * @module
  */
 
-import { SmtpConnectionError, SmtpProtocolError } from "../errors.ts";
+import { SmtpConnectionError } from "../errors.ts";
 import { concat } from "../_bytes.ts";
+import { bytesBeforeHandshake } from "../transport/_race.ts";
 import type { Connection, ConnectOptions, TlsInfo } from "../transport/types.ts";
 import type { MemoryPeer, MemoryTransport } from "./memory_transport.ts";
 
@@ -150,11 +151,7 @@ export class MemoryConnection implements Connection {
     const unread = this.#pair.toClient.buffered;
     if (unread > 0) {
       this.close();
-      throw new SmtpProtocolError(
-        `Server sent ${unread} bytes after its STARTTLS reply and before the TLS handshake ` +
-          "(possible response injection): refusing to continue",
-        "starttls",
-      );
+      throw bytesBeforeHandshake(unread);
     }
     this.#detached = true;
     return this.#pair;

@@ -8,8 +8,9 @@
  */
 
 import type { Socket } from "node:net";
-import { SmtpConnectionError, SmtpProtocolError } from "../errors.ts";
+import { SmtpConnectionError } from "../errors.ts";
 import { AbortListener } from "./_abort_listener.ts";
+import { bytesBeforeHandshake } from "./_race.ts";
 import type { Connection, TlsInfo } from "./types.ts";
 
 /** Bytes queued by a connection before it pauses the socket (backpressure). */
@@ -255,11 +256,7 @@ export class NodeConnection implements Connection {
     this.#queuedBytes = 0;
     if (unread > 0) {
       socket.destroy();
-      throw new SmtpProtocolError(
-        `Server sent ${unread} bytes after its STARTTLS reply and before the TLS handshake ` +
-          "(possible response injection): refusing to continue",
-        "starttls",
-      );
+      throw bytesBeforeHandshake(unread);
     }
     if (this.#error !== undefined || this.#ended) {
       const error = this.#error;

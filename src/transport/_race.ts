@@ -1,8 +1,8 @@
-import { SmtpConnectionError } from "../errors.ts";
+import { SmtpConnectionError, SmtpProtocolError } from "../errors.ts";
 
 /**
  * Waiting for a runtime's promise within an `AbortSignal`, for the transports whose runtime calls
- * take no signal (Deno, Cloudflare Workers).
+ * take no signal (Deno, Cloudflare Workers), and the connection errors transports share.
  *
  * @module
  */
@@ -51,4 +51,16 @@ export function describe(error: unknown): string {
 export function connectionLost(when: "" | "while writing", error: unknown): SmtpConnectionError {
   const what = when ? `Connection lost ${when}` : "Connection lost";
   return new SmtpConnectionError(`${what}: ${describe(error)}`, "command", { cause: error });
+}
+
+/**
+ * The error for `unread` bytes that arrived between the reply to STARTTLS and the handshake:
+ * a server sends nothing there, so they may be an injected response.
+ */
+export function bytesBeforeHandshake(unread: number): SmtpProtocolError {
+  return new SmtpProtocolError(
+    `Server sent ${unread} bytes after its STARTTLS reply and before the TLS handshake ` +
+      "(possible response injection): refusing to continue",
+    "starttls",
+  );
 }

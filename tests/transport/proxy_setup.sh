@@ -7,31 +7,19 @@
 # ports; nothing is started here. When something cannot be had (not root, no apt), it says why
 # and exits 0: the tests then skip with a printed reason. Safe to run again.
 set -uo pipefail
+source "$(dirname "$0")/../_helpers/apt.sh"
 
 say() { echo "proxy setup: $*"; }
-started=$(date +%s)
 
 if ! [ -x /usr/sbin/danted ] || ! [ -x /usr/bin/tinyproxy ] || ! [ -x /usr/lib/dovecot/lmtp ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+  if ! apt_usable; then
     say "PROXIES UNAVAILABLE: dante-server, tinyproxy or dovecot-lmtpd is missing, and apt-get as root is not at hand"
     exit 0
   fi
   say "installing dante-server, tinyproxy and dovecot-lmtpd from Debian packages"
-  export DEBIAN_FRONTEND=noninteractive
   log=/tmp/postie-proxy-apt.log
-  apt_get() { # args...; everything apt does shares a budget of about 2 minutes
-    local left=$((started + 120 - $(date +%s)))
-    [ "$left" -gt 5 ] || return 124
-    timeout "$left" apt-get -o DPkg::Lock::Timeout=30 "$@" >> "$log" 2>&1
-  }
-  install() {
-    apt_get install -y -qq --no-install-recommends \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      dante-server tinyproxy dovecot-core dovecot-lmtpd
-  }
-  if ! compgen -G "/var/lib/apt/lists/*_Packages*" > /dev/null || ! install; then
-    apt_get update -qq && install || say "PROXIES UNAVAILABLE: apt-get failed (see $log)"
-  fi
+  apt_install "$log" dante-server tinyproxy dovecot-core dovecot-lmtpd ||
+    say "PROXIES UNAVAILABLE: apt-get failed (see $log)"
   # The packages start system-wide services where an init system runs; the tests use their own.
   if command -v systemctl > /dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now danted tinyproxy > /dev/null 2>&1 || true
