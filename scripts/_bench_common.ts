@@ -193,8 +193,29 @@ export function report(fields: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(fields) + "\n");
 }
 
-/** Reads a whole stream of chunks, counting bytes. */
-export async function drain(chunks: AsyncIterable<Uint8Array>): Promise<number> {
+/** Reads a whole stream of chunks, counting bytes (a byte stream into one reused buffer). */
+export async function drain(
+  chunks: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+): Promise<number> {
+  if (chunks instanceof ReadableStream) {
+    let reader: ReadableStreamBYOBReader | undefined;
+    try {
+      reader = chunks.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream: read it chunk by chunk.
+    }
+    if (reader) {
+      // A byte stream is read the way postie's transaction reads it: into one reused buffer.
+      let buffer = new ArrayBuffer(256 * 1024);
+      let bytes = 0;
+      while (true) {
+        const { done, value } = await reader.read(new Uint8Array(buffer));
+        if (done) return bytes;
+        bytes += value.length;
+        buffer = value.buffer as ArrayBuffer;
+      }
+    }
+  }
   let bytes = 0;
   for await (const chunk of chunks) bytes += chunk.length;
   return bytes;

@@ -1,12 +1,14 @@
 /**
  * The MIME part tree and its serialisation as a pull-based byte stream: nothing is read or
- * encoded before the consumer asks for it, and output leaves in chunks of about 64 KiB.
+ * encoded before the consumer asks for it. The stream is a byte stream: a reader that brings
+ * its own buffer gets the message written into it (base64 is encoded into one reused buffer
+ * of the composer's and copied from there, so a message of any size makes no garbage per
+ * chunk); other readers get chunks of 64 KiB.
  *
  * @module
  */
 
-import { concat } from "../_bytes.ts";
-import { Base64LineEncoder, LINE_BYTES, wrappedLength } from "./base64.ts";
+import { Base64LineEncoder, LINE_BYTES, wrappedLength, writeBase64Lines } from "./base64.ts";
 import { utf8Length } from "./_text.ts";
 
 /** The body of a leaf part. */
@@ -45,7 +47,7 @@ export interface MultipartPart {
 /** A node of the MIME tree. */
 export type Part = LeafPart | MultipartPart;
 
-/** Output is gathered into chunks of at least this size (the last one may be smaller). */
+/** The size of the chunks a reader without its own buffer gets (the last one may be smaller). */
 const CHUNK_SIZE = 64 * 1024;
 /** Raw bytes encoded at a time: a whole number of base64 lines, about 64 KiB. */
 const SLICE_SIZE = LINE_BYTES * 1150;
@@ -175,13 +177,16 @@ class Sources {
   }
 }
 
-/** Yields the encoded pieces of a body held in memory. */
+/**
+ * Yields the encoded pieces of a body held in memory; a base64 piece is valid only until the
+ * next one is asked for.
+ */
 function* memoryBody(body: Exclude<PartBody, { kind: "base64-stream" }>): Generator<Uint8Array> {
   if (body.kind === "encoded") {
     yield body.bytes;
     return;
   }
-  const base64 = new Base64LineEncoder();
+  const base64 = new Base64LineEncoder(true, true);
   for (let i = 0; i < body.bytes.length; i += SLICE_SIZE) {
     yield base64.push(body.bytes.subarray(i, i + SLICE_SIZE));
   }
@@ -256,12 +261,11 @@ function writePart(part: Part, out: Uint8Array, offset: number): number {
     });
     return o + encoder.encodeInto(`\r\n--${part.boundary}--`, out.subarray(o)).written;
   }
-  if (part.body.kind === "base64-stream") throw new TypeError("A streamed part is not in memory");
-  for (const piece of memoryBody(part.body)) {
-    out.set(piece, o);
-    o += piece.length;
-  }
-  return o;
+  const body = part.body;
+  if (body.kind === "base64-stream") throw new TypeError("A streamed part is not in memory");
+  if (body.kind === "base64") return writeBase64Lines(body.bytes, out, o);
+  out.set(body.bytes, o);
+  return o + body.bytes.length;
 }
 
 /**
@@ -296,7 +300,10 @@ export function messageBody(
   return { body: streamMessage(root), size: measured && totalSize(measured) };
 }
 
-/** Yields the encoded pieces of one part, depth first. */
+/**
+ * Yields the encoded pieces of one part, depth first. A piece is valid only until the next one
+ * is asked for (base64 is encoded into one reused buffer).
+ */
 async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Array> {
   yield encoder.encode(part.headers);
   yield CRLF;
@@ -315,7 +322,7 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
     yield* memoryBody(body);
     return;
   }
-  const base64 = new Base64LineEncoder();
+  const base64 = new Base64LineEncoder(true, true);
   const reader = sources.open(body.stream, body.owned);
   while (true) {
     const value = await reader.read();
@@ -336,14 +343,14 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
 
 /** Yields the whole message: the root part, ending with CRLF. */
 async function* emitMessage(root: Part, sources: Sources): AsyncGenerator<Uint8Array> {
-  let last: Uint8Array | undefined;
+  let endsWithCrlf = false;
   for await (const piece of emitPart(root, sources)) {
-    if (piece.length === 0) continue;
-    last = piece;
+    const n = piece.length;
+    if (n === 0) continue;
+    endsWithCrlf = n >= 2 && piece[n - 2] === 0x0d && piece[n - 1] === 0x0a;
     yield piece;
   }
-  const n = last?.length ?? 0;
-  if (n < 2 || last![n - 2] !== 0x0d || last![n - 1] !== 0x0a) yield CRLF;
+  if (!endsWithCrlf) yield CRLF;
 }
 
 /** The streams inside a part tree, in order. */
@@ -353,47 +360,50 @@ function streamsOf(part: Part): { stream: ReadableStream<Uint8Array>; owned: boo
 }
 
 /**
- * Serialises a part tree as a pull-based stream. Cancelling the stream, or an error while
- * reading a source, cancels every source stream of the library's that is still open and
- * releases a caller's.
+ * Serialises a part tree as a pull-based byte stream: each read is filled from the pieces the
+ * tree yields, copied into the reader's buffer (or a 64 KiB chunk for a default reader).
+ * Cancelling the stream, or an error while reading a source, cancels every source stream of the
+ * library's that is still open and releases a caller's.
  */
 export function streamMessage(root: Part): ReadableStream<Uint8Array> {
   const sources = new Sources(streamsOf(root));
   const pieces = emitMessage(root, sources);
-  let buffered: Uint8Array[] = [];
-  let size = 0;
-  return new ReadableStream<Uint8Array>({
+  /** What is left of the current piece (valid until the next piece is asked for). */
+  let piece: Uint8Array | undefined;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: CHUNK_SIZE,
     async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      let filled = 0;
       try {
-        while (true) {
-          const next = await pieces.next();
-          if (next.done) {
-            if (size > 0) controller.enqueue(concat(buffered, size));
-            buffered = [];
-            size = 0;
-            controller.close();
-            return;
+        while (filled < target.length) {
+          if (piece === undefined || piece.length === 0) {
+            const next = await pieces.next();
+            if (next.done) break;
+            piece = next.value;
+            continue;
           }
-          const piece = next.value;
-          if (size === 0 && piece.length >= CHUNK_SIZE) {
-            controller.enqueue(piece);
-            return;
-          }
-          buffered.push(piece);
-          size += piece.length;
-          if (size >= CHUNK_SIZE) {
-            controller.enqueue(concat(buffered, size));
-            buffered = [];
-            size = 0;
-            return;
-          }
+          const n = Math.min(piece.length, target.length - filled);
+          target.set(n === piece.length ? piece : piece.subarray(0, n), filled);
+          filled += n;
+          piece = piece.subarray(n);
         }
       } catch (error) {
         await sources.cancelAll(error);
         throw error;
       }
+      if (filled === 0) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      request.respond(filled);
     },
     async cancel(reason) {
+      piece = undefined;
       await sources.cancelAll(reason);
       await pieces.return(undefined);
     },

@@ -13,10 +13,18 @@ const ENCODE = new Uint8Array(64);
 for (let i = 0; i < 64; i++) ENCODE[i] = ALPHABET.charCodeAt(i);
 const DECODE = new Int16Array(256).fill(-1);
 for (let i = 0; i < 64; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
+/**
+ * The two characters of every 12-bit value, as a little-endian pair (the first character in the
+ * low byte): one lookup and one 32-bit store write the four characters of three bytes.
+ */
+const PAIRS = new Uint16Array(4096);
+for (let i = 0; i < 4096; i++) PAIRS[i] = ENCODE[i >>> 6]! | (ENCODE[i & 63]! << 8);
 
 const PAD = 0x3d; // "="
 const CR = 0x0d;
 const LF = 0x0a;
+/** CRLF as a little-endian 16-bit value. */
+const CRLF_PAIR = CR | (LF << 8);
 
 /** Input bytes per output line: 57 bytes become 76 characters. */
 export const LINE_BYTES = 57;
@@ -29,6 +37,62 @@ const nativeToBase64: NativeToBase64 | undefined =
 
 const encoder = new TextEncoder();
 
+/** A `DataView` over the whole of `bytes`. */
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Writes the characters of the whole 3-byte groups of `input` from `from` to `to` (a multiple
+ * of 3 apart) at `o`; returns the offset after them. A group is read as one big-endian 32-bit
+ * word while a fourth byte follows it, and written as one little-endian 32-bit word.
+ */
+function writeGroups(
+  input: Uint8Array,
+  source: DataView,
+  from: number,
+  to: number,
+  output: DataView,
+  o: number,
+): number {
+  let i = from;
+  const quick = to < input.length ? to : to - 3;
+  for (; i < quick; i += 3) {
+    const triple = source.getUint32(i) >>> 8;
+    output.setUint32(o, PAIRS[triple >>> 12]! | (PAIRS[triple & 4095]! << 16), true);
+    o += 4;
+  }
+  for (; i < to; i += 3) {
+    const triple = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
+    output.setUint32(o, PAIRS[triple >>> 12]! | (PAIRS[triple & 4095]! << 16), true);
+    o += 4;
+  }
+  return o;
+}
+
+/** Writes the last 1 or 2 bytes of `input` (from `i`) as four characters with padding. */
+function writeTail(input: Uint8Array, i: number, output: Uint8Array, o: number): number {
+  const rest = input.length - i;
+  if (rest === 1) {
+    const a = input[i]!;
+    output[o] = ENCODE[a >>> 2]!;
+    output[o + 1] = ENCODE[(a & 3) << 4]!;
+    output[o + 2] = PAD;
+    output[o + 3] = PAD;
+    return o + 4;
+  }
+  if (rest === 2) {
+    const a = input[i]!;
+    const b = input[i + 1]!;
+    output[o] = ENCODE[a >>> 2]!;
+    output[o + 1] = ENCODE[((a & 3) << 4) | (b >>> 4)]!;
+    output[o + 2] = ENCODE[(b & 15) << 2]!;
+    output[o + 3] = PAD;
+    return o + 4;
+  }
+  return o;
+}
+
 /**
  * Writes the base64 characters of `input` into `output` at `offset`, without line breaks, using
  * the table-driven encoder. Returns the offset after the last written byte.
@@ -38,36 +102,9 @@ export function encodeBase64TableInto(
   output: Uint8Array,
   offset: number,
 ): number {
-  const n = input.length;
-  const whole = n - (n % 3);
-  let o = offset;
-  let i = 0;
-  for (; i < whole; i += 3) {
-    const triple = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
-    output[o] = ENCODE[triple >>> 18]!;
-    output[o + 1] = ENCODE[(triple >>> 12) & 63]!;
-    output[o + 2] = ENCODE[(triple >>> 6) & 63]!;
-    output[o + 3] = ENCODE[triple & 63]!;
-    o += 4;
-  }
-  const rest = n - whole;
-  if (rest === 1) {
-    const a = input[i]!;
-    output[o] = ENCODE[a >>> 2]!;
-    output[o + 1] = ENCODE[(a & 3) << 4]!;
-    output[o + 2] = PAD;
-    output[o + 3] = PAD;
-    o += 4;
-  } else if (rest === 2) {
-    const a = input[i]!;
-    const b = input[i + 1]!;
-    output[o] = ENCODE[a >>> 2]!;
-    output[o + 1] = ENCODE[((a & 3) << 4) | (b >>> 4)]!;
-    output[o + 2] = ENCODE[(b & 15) << 2]!;
-    output[o + 3] = PAD;
-    o += 4;
-  }
-  return o;
+  const whole = input.length - (input.length % 3);
+  const o = writeGroups(input, viewOf(input), 0, whole, viewOf(output), offset);
+  return writeTail(input, whole, output, o);
 }
 
 /** Encodes without line breaks using only the table-driven encoder (for tests and old runtimes). */
@@ -135,26 +172,23 @@ type LineWriter = (
 /** Table-driven: one pass over the input, writing characters and line breaks as it goes. */
 const writeLinesTable: LineWriter = (input, output, offset, separate) => {
   const n = input.length;
+  if (n === 0) return offset;
+  const source = viewOf(input);
+  const view = viewOf(output);
   let o = offset;
   let i = 0;
   while (i < n) {
     if (separate) {
-      output[o++] = CR;
-      output[o++] = LF;
+      view.setUint16(o, CRLF_PAIR, true);
+      o += 2;
     }
     separate = true;
     const lineEnd = Math.min(i + LINE_BYTES, n);
     const whole = lineEnd - ((lineEnd - i) % 3);
-    for (; i < whole; i += 3) {
-      const triple = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
-      output[o] = ENCODE[triple >>> 18]!;
-      output[o + 1] = ENCODE[(triple >>> 12) & 63]!;
-      output[o + 2] = ENCODE[(triple >>> 6) & 63]!;
-      output[o + 3] = ENCODE[triple & 63]!;
-      o += 4;
-    }
+    o = writeGroups(input, source, i, whole, view, o);
+    i = whole;
     if (i < lineEnd) {
-      o = encodeBase64TableInto(input.subarray(i, lineEnd), output, o);
+      o = writeTail(input, i, output, o);
       i = lineEnd;
     }
   }
@@ -185,6 +219,15 @@ const writeLinesNative: LineWriter = (input, output, offset, separate) => {
   return first + text.length + (lines - 1) * 2;
 };
 
+/**
+ * Writes `input` into `output` at `offset` as base64 lines of 76 characters separated by CRLF
+ * (none after the last), through the native encoder when there is one. Returns the offset after
+ * the last byte; `output` needs {@linkcode wrappedLength}`(input.length, false)` bytes there.
+ */
+export function writeBase64Lines(input: Uint8Array, output: Uint8Array, offset: number): number {
+  return (nativeToBase64 ? writeLinesNative : writeLinesTable)(input, output, offset, false);
+}
+
 /** The number of output bytes for `n` input bytes wrapped as lines (CRLF between lines). */
 export function wrappedLength(n: number, separate: boolean): number {
   if (n === 0) return 0;
@@ -202,10 +245,27 @@ export class Base64LineEncoder {
   readonly #carry = new Uint8Array(LINE_BYTES);
   #carried = 0;
   #started = false;
+  readonly #reuse: boolean;
+  #scratch: Uint8Array | undefined;
 
-  /** @param native Use the runtime's `toBase64` when it has it (the default). */
-  constructor(native = true) {
+  /**
+   * @param native Use the runtime's `toBase64` when it has it (the default).
+   * @param reuse Write every result into one buffer of the encoder's, which the next call to
+   *   `push()` or `end()` overwrites: for a consumer that copies each result before it asks
+   *   for the next (no garbage per chunk). By default every result is a new array.
+   */
+  constructor(native = true, reuse = false) {
     this.#write = native && nativeToBase64 ? writeLinesNative : writeLinesTable;
+    this.#reuse = reuse;
+  }
+
+  /** An array of `size` bytes for a result: new, or the reused buffer. */
+  #output(size: number): Uint8Array {
+    if (!this.#reuse) return new Uint8Array(size);
+    if (this.#scratch === undefined || this.#scratch.length < size) {
+      this.#scratch = new Uint8Array(size);
+    }
+    return this.#scratch.subarray(0, size);
   }
 
   /** Encodes the complete lines now available; the rest waits for more input. */
@@ -225,7 +285,7 @@ export class Base64LineEncoder {
     const body = chunk.subarray(start, start + whole);
     const size = (head ? wrappedLength(LINE_BYTES, this.#started) : 0) +
       wrappedLength(whole, this.#started || head !== undefined);
-    const out = new Uint8Array(size);
+    const out = this.#output(size);
     let o = 0;
     if (head) {
       o = this.#write(head, out, o, this.#started);
@@ -245,7 +305,7 @@ export class Base64LineEncoder {
   /** Encodes what is left (with padding) and resets the encoder. */
   end(): Uint8Array {
     const n = this.#carried;
-    const out = new Uint8Array(wrappedLength(n, this.#started));
+    const out = this.#output(wrappedLength(n, this.#started));
     this.#write(this.#carry.subarray(0, n), out, 0, this.#started);
     this.#carried = 0;
     this.#started = false;

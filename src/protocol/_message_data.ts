@@ -43,17 +43,38 @@ export class Batch {
 /**
  * The body's chunks. A stream that is not read to its end is cancelled when it is the library's
  * own (a composed message: its files are closed) and only released when it is the caller's.
+ *
+ * A byte stream (a composed message) is read into one buffer of `size` bytes, reused for every
+ * chunk: each chunk but the last fills it, so a consumer that writes (and awaits) what it holds
+ * once it has `size` bytes is done with a chunk before it asks for the next, and a message of
+ * any size is sent without garbage per chunk. Other streams give their chunks as they come.
  */
-export async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, owned: boolean) {
+export async function* chunksOf(
+  body: Uint8Array | ReadableStream<Uint8Array>,
+  owned: boolean,
+  size: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
   if (body instanceof Uint8Array) {
     yield body;
     return;
   }
-  const reader = body.getReader();
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream.
+  }
+  const reader = byob ?? body.getReader();
   let finished = false;
   try {
+    if (byob) {
+      yield* filledChunks(byob, size);
+      finished = true;
+      return;
+    }
+    const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
     while (true) {
-      const { done, value } = await reader.read();
+      const { done, value } = await chunks.read();
       if (done) {
         // Nothing to release: a finished stream holds nothing (and releasing the lock costs a
         // TypeError with a stack trace per message).
@@ -67,6 +88,30 @@ export async function* chunksOf(body: Uint8Array | ReadableStream<Uint8Array>, o
       if (owned) await reader.cancel().catch(() => {});
       reader.releaseLock();
     }
+  }
+}
+
+/** Reads a byte stream into one reused buffer, yielding it each time it is full (and at the end). */
+async function* filledChunks(
+  reader: ReadableStreamBYOBReader,
+  size: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  let buffer = new ArrayBuffer(size);
+  while (true) {
+    let filled = 0;
+    let done = false;
+    while (filled < size) {
+      const result = await reader.read(new Uint8Array(buffer, filled, size - filled));
+      // The read transfers the buffer: its bytes come back in a new ArrayBuffer object.
+      if (result.value) buffer = result.value.buffer as ArrayBuffer;
+      if (result.done) {
+        done = true;
+        break;
+      }
+      filled += result.value.byteLength;
+    }
+    if (filled > 0) yield new Uint8Array(buffer, 0, filled);
+    if (done) return;
   }
 }
 

@@ -98,7 +98,7 @@ export async function sendWithBdat(run: SendRun): Promise<Written<TransactionRes
     body.add(crlf.push(input.body));
     if (body.length >= BDAT_CHUNK) stopped = await sendFull();
   } else {
-    for await (const chunk of chunksOf(input.body, input.ownsBody)) {
+    for await (const chunk of chunksOf(input.body, input.ownsBody, BDAT_CHUNK)) {
       body.add(crlf.push(chunk));
       if (body.length >= BDAT_CHUNK && await sendFull()) {
         stopped = true;

@@ -53,7 +53,7 @@ export async function sendWithData(run: SendRun): Promise<Written<TransactionRes
     // In memory: no stream to read, one write (or more, past WRITE_BATCH).
     batch.add(data.push(input.body));
   } else {
-    for await (const chunk of chunksOf(input.body, input.ownsBody)) {
+    for await (const chunk of chunksOf(input.body, input.ownsBody, WRITE_BATCH)) {
       batch.add(data.push(chunk));
       if (batch.length >= WRITE_BATCH) await session.writeBytes(batch.take(), dataWait);
     }

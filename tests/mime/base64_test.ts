@@ -8,6 +8,7 @@ import {
   encodeBase64,
   encodeBase64Plain,
   encodeBase64Table,
+  encodeBase64TableInto,
 } from "../../src/mime/base64.ts";
 import { collect, crlfLines } from "./_helpers.ts";
 
@@ -56,6 +57,32 @@ test("the table-driven and native encoders agree on random bytes", () => {
       assert.equal(encodeBase64Table(bytes), expected);
       assert.equal(encodeBase64Plain(bytes), expected);
     }),
+  );
+});
+
+test("the table-driven encoder reads and writes at any alignment, leaving the rest alone", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.nat(7),
+      fc.nat(7),
+      (bytes, inputShift, outputShift) => {
+        // Shifted copies: the encoder reads whole words where it can, never past its input.
+        const input = new Uint8Array(bytes.length + inputShift + 4).fill(0xff)
+          .subarray(inputShift, inputShift + bytes.length);
+        input.set(bytes);
+        const size = Math.ceil(bytes.length / 3) * 4;
+        const output = new Uint8Array(outputShift + size + 4).fill(0x2a);
+        const end = encodeBase64TableInto(input, output, outputShift);
+        assert.equal(end, outputShift + size);
+        assert.equal(
+          new TextDecoder().decode(output.subarray(outputShift, end)),
+          btoa(String.fromCharCode(...bytes)),
+        );
+        assert.ok(output.subarray(0, outputShift).every((b) => b === 0x2a));
+        assert.ok(output.subarray(end).every((b) => b === 0x2a));
+      },
+    ),
   );
 });
 

@@ -227,6 +227,46 @@ test("a byte stream (a file) is read into one reused buffer and arrives intact",
   assert.ok(views >= 20, `${views} reads`);
 });
 
+test("a reader with its own buffer gets the message written into it, whatever its size", async () => {
+  const content = pseudoRandomBytes(1_000_003, 5);
+  const message = () => ({
+    ...base,
+    html: "<p>see attachment</p>",
+    date: new Date(0),
+    messageId: "<fixed@example.com>",
+    attachments: [
+      { filename: "a.bin", content: ReadableStream.from([content.slice(0, 70_001), content]) },
+      { filename: "b.bin", content: content.subarray(0, 300_000) },
+    ],
+  });
+  const expected = await collect((await composeMessage(message())).body);
+  for (const size of [1, 77, 4096, 65_537, 262_144]) {
+    const composed = await composeMessage(message());
+    const reader = composed.body.getReader({ mode: "byob" });
+    const out = new Uint8Array(expected.length + size);
+    let buffer = new ArrayBuffer(size);
+    let length = 0;
+    let reads = 0;
+    while (true) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (done) break;
+      reads++;
+      // One buffer throughout: the same memory comes back, filled.
+      buffer = value.buffer as ArrayBuffer;
+      out.set(value, length);
+      length += value.length;
+      if (length < expected.length) {
+        assert.equal(value.length, size, "every read but the last is full");
+      }
+    }
+    // Boundaries are random per composition: compare all but them.
+    const text = (bytes: Uint8Array) =>
+      new TextDecoder().decode(bytes).replaceAll(/postie_[0-9a-f]{24}/g, "B");
+    assert.equal(text(out.subarray(0, length)), text(expected));
+    assert.equal(reads, Math.ceil(expected.length / size));
+  }
+});
+
 test("the size of a composed message is exact, file attachments included", async () => {
   const dir = await Deno.makeTempDir();
   try {
