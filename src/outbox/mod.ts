@@ -47,7 +47,8 @@
  * @module
  */
 
-export { type EnqueueOptions, Outbox, type OutboxOptions } from "./outbox.ts";
+export { Outbox } from "./outbox.ts";
+export type { EnqueueOptions, OutboxOptions } from "./outbox_options.ts";
 export {
   denoKvStore,
   type DenoKvStoreOptions,

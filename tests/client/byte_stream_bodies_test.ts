@@ -8,29 +8,11 @@ import assert from "node:assert/strict";
 import { composeMessage, sendMail } from "../../mod.ts";
 import { MockSmtpServer } from "../../src/testing/mod.ts";
 import { test } from "../_helpers/test.ts";
-import { pseudoRandomBytes, testOpenFile } from "../mime/_helpers.ts";
+import { pseudoRandomBytes, testOpenFile, UnevenByteStream } from "../mime/_helpers.ts";
 
 /** A byte stream over `content` that answers each read with uneven amounts. */
 function unevenByteStream(content: Uint8Array): ReadableStream<Uint8Array> {
-  let offset = 0;
-  let reads = 0;
-  return new ReadableStream({
-    type: "bytes",
-    pull(controller) {
-      const request = controller.byobRequest!;
-      const view = request.view! as Uint8Array;
-      if (offset === content.length) {
-        controller.close();
-        request.respond(0);
-        return;
-      }
-      reads++;
-      const n = Math.min(view.byteLength, content.length - offset, 30_000 + (reads % 5) * 77_777);
-      view.set(content.subarray(offset, offset + n));
-      offset += n;
-      request.respond(n);
-    },
-  });
+  return new UnevenByteStream(content, (read) => 30_000 + (read % 5) * 77_777).stream;
 }
 
 for (const chunking of [true, false]) {

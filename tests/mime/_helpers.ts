@@ -176,3 +176,35 @@ export function shape(tree: Tree): string {
   if (tree.children.length === 0) return tree.type;
   return `${tree.type}(${tree.children.map(shape).join(", ")})`;
 }
+
+/** A byte stream over `content` that answers its reads with uneven amounts, as a file or a pipe. */
+export class UnevenByteStream {
+  /** How many reads were answered with bytes. */
+  reads = 0;
+  readonly stream: ReadableStream<Uint8Array>;
+
+  /**
+   * @param content The bytes to hand out.
+   * @param readSize The most bytes the n-th read (from 1) may get.
+   */
+  constructor(content: Uint8Array, readSize: (read: number) => number) {
+    let offset = 0;
+    this.stream = new ReadableStream({
+      type: "bytes",
+      pull: (controller) => {
+        const request = controller.byobRequest!;
+        const view = request.view! as Uint8Array;
+        if (offset === content.length) {
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        this.reads++;
+        const n = Math.min(view.byteLength, content.length - offset, readSize(this.reads));
+        view.set(content.subarray(offset, offset + n));
+        offset += n;
+        request.respond(n);
+      },
+    });
+  }
+}

@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { test } from "../_helpers/test.ts";
 import { composeMessage } from "../../src/mime/mod.ts";
-import { collect, parse, pseudoRandomBytes, testOpenFile } from "./_helpers.ts";
+import { collect, parse, pseudoRandomBytes, testOpenFile, UnevenByteStream } from "./_helpers.ts";
 import {
   messageBytes,
   messageSize,
@@ -198,33 +198,15 @@ test("a small message held in memory serialises to the same bytes as its stream"
 
 test("a byte stream (a file) is read into one reused buffer and arrives intact", async () => {
   const content = pseudoRandomBytes(3_000_000, 9);
-  let offset = 0;
-  let views = 0;
-  const source = new ReadableStream({
-    type: "bytes",
-    pull(controller) {
-      const request = controller.byobRequest!;
-      const view = request.view! as Uint8Array;
-      if (offset === content.length) {
-        controller.close();
-        request.respond(0);
-        return;
-      }
-      views++;
-      // Uneven reads, as from a file or a pipe.
-      const n = Math.min(view.byteLength, content.length - offset, 100_000 + (views % 7) * 9_999);
-      view.set(content.subarray(offset, offset + n));
-      offset += n;
-      request.respond(n);
-    },
-  });
+  // Uneven reads, as from a file or a pipe.
+  const source = new UnevenByteStream(content, (read) => 100_000 + (read % 7) * 9_999);
   const composed = await composeMessage({
     ...base,
-    attachments: [{ filename: "file.bin", content: source }],
+    attachments: [{ filename: "file.bin", content: source.stream }],
   });
   const parsed = await parse(await collect(composed.body));
   assert.deepEqual(new Uint8Array(parsed.attachments[0]!.content), content);
-  assert.ok(views >= 20, `${views} reads`);
+  assert.ok(source.reads >= 20, `${source.reads} reads`);
 });
 
 test("a reader with its own buffer gets the message written into it, whatever its size", async () => {

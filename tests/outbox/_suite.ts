@@ -3,7 +3,8 @@
  * whatever the engine.
  */
 import assert from "node:assert/strict";
-import { Outbox, type OutboxOptions } from "../../src/outbox/outbox.ts";
+import { Outbox } from "../../src/outbox/outbox.ts";
+import type { OutboxOptions } from "../../src/outbox/outbox_options.ts";
 import {
   type OutboxEvent,
   type OutboxJob,
