@@ -70,7 +70,9 @@ export function mailCommands(
   }
   const smtpUtf8 = caps.has("SMTPUTF8");
   const from = envelopeAddress(message.from, smtpUtf8);
-  const to = message.to.map((address) => envelopeAddress(address, smtpUtf8));
+  // Built with push, not map(): see SendRecipients.batch().
+  const to: string[] = [];
+  for (const address of message.to) to.push(envelopeAddress(address, smtpUtf8));
   const mailParams: [string, string | undefined][] = [];
 
   const size = message.size ??
@@ -153,9 +155,12 @@ export function transactionInput(
   message: PreparedMessage,
   batch: readonly number[],
 ): TransactionInput {
+  // Built with push, not map(): see SendRecipients.batch().
+  const to: string[] = [];
+  for (const position of batch) to.push(plan.to[position]!);
   return {
     from: plan.from,
-    to: batch.map((position) => plan.to[position]!),
+    to,
     mailParams: plan.mailParams,
     rcptParams: plan.rcptParams,
     body: message.body,

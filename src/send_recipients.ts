@@ -36,7 +36,13 @@ export class SendRecipients {
    * one of them when `all` (a body that can be sent only once).
    */
   batch(to: readonly string[], limits: ServerLimits, all: boolean): readonly number[] {
-    const waiting = this.#waiting ??= to.map((_, i) => i);
+    // Built with push, not map(): V8's optimised map() makes holey arrays, and code optimised
+    // for the packed ones the interpreter's map() makes is deoptimised when it meets them.
+    let waiting = this.#waiting;
+    if (waiting === undefined) {
+      waiting = this.#waiting = [];
+      for (let i = 0; i < to.length; i++) waiting.push(i);
+    }
     if (all) return waiting;
     const max = limits.rcptMax ?? Infinity;
     const maxDomains = limits.rcptDomainMax ?? Infinity;
@@ -65,12 +71,12 @@ export class SendRecipients {
   ): Failure | undefined {
     let accepted: readonly RecipientResult[];
     let rejected: readonly RecipientResult[];
-    let deferred: readonly number[] = [];
+    const deferred: number[] = [];
     if (outcome.ok) {
       const { result } = outcome;
       accepted = result.accepted;
       rejected = result.rejected;
-      if (replayable) deferred = result.deferred.map((d) => batch[d.position]!);
+      if (replayable) { for (const d of result.deferred) deferred.push(batch[d.position]!); }
       else rejected = [...rejected, ...result.deferred.map((d) => d.result)];
       this.#reply = result.reply;
     } else {

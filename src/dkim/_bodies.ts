@@ -80,24 +80,41 @@ export async function readWhole(
   return concat(pieces);
 }
 
+/** The chunk size of {@linkcode prependStream} for a reader that brings no buffer. */
+const PREPEND_CHUNK = 64 * 1024;
+
 /**
- * `head` then `body`, as one pull-based stream; cancelling it cancels `body`.
+ * `head` then `body` (a byte stream: a composed message), as one pull-based byte stream whose
+ * reader's buffer is handed through to `body`: a reader that reads into one reused buffer
+ * reads the whole message into it, without a chunk of garbage per read. Cancelling it cancels
+ * `body`.
  */
 export function prependStream(
   head: Uint8Array,
   body: ReadableStream<Uint8Array>,
 ): ReadableStream<Uint8Array> {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
+  let reader: ReadableStreamBYOBReader | undefined;
+  /** What is left of `head` to give. */
+  let rest = head;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: PREPEND_CHUNK,
     pull: async (controller) => {
-      if (!reader) {
-        reader = body.getReader();
-        controller.enqueue(head);
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      if (rest.length > 0) {
+        const n = Math.min(rest.length, target.length);
+        target.set(rest.subarray(0, n));
+        rest = rest.subarray(n);
+        request.respond(n);
         return;
       }
-      const { done, value } = await reader.read();
+      reader ??= body.getReader({ mode: "byob" });
+      // The read transfers the request's buffer to `body`; its bytes come back in `value`.
+      const { done, value } = await reader.read(target);
       if (done) controller.close();
-      else controller.enqueue(value);
+      request.respondWithNewView(value!);
     },
     cancel: async (reason) => {
       if (reader) await reader.cancel(reason);

@@ -208,7 +208,12 @@ export function checkMessage(message: Message): CheckedMessage {
   const html = bodyText("html", message.html);
   const list = message.attachments ?? [];
   if (!Array.isArray(list)) throw fail("attachments must be a list");
-  const attachments = list.map((a, i) => prepareAttachment(a, i, html !== undefined));
+  // Built with push, not map(): V8's optimised map() makes holey arrays, which deoptimised the
+  // code that reads them.
+  const attachments: PreparedAttachment[] = [];
+  for (let i = 0; i < list.length; i++) {
+    attachments.push(prepareAttachment(list[i]!, i, html !== undefined));
+  }
   let calendar: CheckedMessage["calendar"];
   if (message.icalEvent !== undefined) {
     const event = calendarEvent(message.icalEvent);

@@ -10,6 +10,7 @@ import { describeRecipients, SmtpRecipientsError, SmtpReplyError } from "../erro
 import type { RecipientResult, SmtpReply } from "../types.ts";
 import * as commands from "./_commands.ts";
 import type { CommandLine, Wait } from "./_session.ts";
+import { withPhase } from "./_deadlines.ts";
 import { positive, type Replies, type Turn } from "./_turn.ts";
 import type { TransactionInput } from "./_transaction.ts";
 
@@ -68,10 +69,10 @@ export class Envelope {
 
   /** Reads the replies to {@linkcode opening} and to every RCPT. */
   async readReplies(replies: Replies, wait: Wait, turn: Turn): Promise<void> {
-    if (turn.resetFirst) await replies.read({ ...wait, phase: "command" }, "RSET");
+    if (turn.resetFirst) await replies.read(withPhase(wait, "command"), "RSET");
     this.mailReply = await replies.read(wait, this.mail.line);
     const to = this.input.to;
-    const rcptWait: Wait = { ...wait, phase: "rcpt" };
+    const rcptWait = withPhase(wait, "rcpt");
     for (let i = 0; i < to.length; i++) {
       this.record(i, to[i]!, await replies.read(rcptWait, this.rcpts[i]!.line));
     }
@@ -82,7 +83,7 @@ export class Envelope {
     this.mailReply = await replies.command(this.mail, wait);
     if (!positive(this.mailReply)) return;
     const to = this.input.to;
-    const rcptWait: Wait = { ...wait, phase: "rcpt" };
+    const rcptWait = withPhase(wait, "rcpt");
     for (let i = 0; i < to.length; i++) {
       this.record(i, to[i]!, await replies.command(this.rcpts[i]!, rcptWait));
     }

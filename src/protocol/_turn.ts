@@ -8,6 +8,7 @@
 import { SmtpReplyError } from "../errors.ts";
 import type { SmtpReply } from "../types.ts";
 import type { CommandLine, Session, Wait } from "./_session.ts";
+import { withPhase } from "./_deadlines.ts";
 
 /**
  * Coordinates transactions pipelined on one connection (RFC 2920 lets the next transaction's
@@ -89,7 +90,7 @@ export async function reset(replies: Replies, wait: Wait, handedOver?: number): 
   if (session.closed) return;
   if (handedOver !== undefined && session.writes !== handedOver) return;
   try {
-    const reply = await replies.command({ line: "RSET" }, { ...wait, phase: "command" });
+    const reply = await replies.command({ line: "RSET" }, withPhase(wait, "command"));
     if (!positive(reply)) session.close();
   } catch {
     session.close();

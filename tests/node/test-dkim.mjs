@@ -73,3 +73,36 @@ test("require: signMessage() and signatureHeaders() of the CommonJS build", asyn
   );
   assert.ok(dkim.signMessage, "the ES module build exports signMessage too");
 });
+
+test("a signed file attachment (hashed on one reading, sent on another) verifies, over BDAT and DATA", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "postie_dkim_file_"));
+  // Larger than a read buffer, and not a multiple of it: several full chunks and a short one.
+  const content = new Uint8Array(700_001).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
+  writeFileSync(join(dir, "data.bin"), content);
+  try {
+    for (const chunking of [true, false]) {
+      const server = new testing.MockSmtpServer({ extensions: { CHUNKING: chunking } });
+      try {
+        await postie.sendMail({ ...server.clientOptions(), dkim: signers }, {
+          from: "a@example.com",
+          to: "b@example.net",
+          subject: "file",
+          text: "attached",
+          attachments: [{ filename: "data.bin", content: { path: join(dir, "data.bin") } }],
+        });
+        const raw = server.messages[0].raw;
+        assert.deepEqual(await verdicts(raw), ["rsa: pass", "ed: pass"], `CHUNKING ${chunking}`);
+        const text = new TextDecoder().decode(raw);
+        const base64 = text.split("\r\n\r\n").at(-1).split("\r\n--")[0].replace(/\r\n/g, "");
+        assert.deepEqual(new Uint8Array(Buffer.from(base64, "base64")), content);
+      } finally {
+        await server.close();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
