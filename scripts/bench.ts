@@ -410,6 +410,29 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The newest modification time of the files below `dir` (and of `dir` itself), in ms. */
+async function newestChange(dir: string): Promise<number> {
+  const info = await Deno.stat(dir);
+  let newest = info.mtime?.getTime() ?? 0;
+  if (!info.isDirectory) return newest;
+  for await (const entry of Deno.readDir(dir)) {
+    newest = Math.max(newest, await newestChange(`${dir}/${entry.name}`));
+  }
+  return newest;
+}
+
+/**
+ * Whether the npm build at `entry` is missing or older than postie's sources: the postie-on-Node
+ * rows must measure the code of this checkout, not an earlier build left in `npm/`.
+ */
+async function npmBuildIsStale(entry: string): Promise<boolean> {
+  if (!await exists(entry)) return true;
+  const built = (await Deno.stat(entry)).mtime?.getTime() ?? 0;
+  const root = new URL("..", import.meta.url).pathname;
+  const sources = Math.max(await newestChange(`${root}src`), await newestChange(`${root}mod.ts`));
+  return sources > built;
+}
+
 async function commandWorks(command: string, args: string[]): Promise<boolean> {
   try {
     const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
@@ -462,8 +485,10 @@ async function launchers(dir: string): Promise<Launchers> {
   let postieNode: [string, string[]] | undefined;
   if (haveNode) {
     const entry = new URL("../npm/esm/mod.js", here).pathname;
-    if (!await exists(entry)) {
-      console.error("building the npm package for the postie-on-Node rows");
+    if (await npmBuildIsStale(entry)) {
+      console.error(
+        "building the npm package for the postie-on-Node rows (none, or older than src/)",
+      );
       const { success } = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL("build_npm.ts", here).pathname, "--no-test"],
         stdout: "null",
