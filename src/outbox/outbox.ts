@@ -8,9 +8,9 @@
 import { readWhole } from "../dkim/_bodies.ts";
 import type { Message } from "../mime/mod.ts";
 import { Outgoing } from "../outgoing.ts";
+import { fileOpener } from "../client_options.ts";
 import { type PoolOptions, SmtpPool } from "../pool.ts";
 import { Capabilities } from "../protocol/capabilities.ts";
-import { openFile } from "../transport/default.ts";
 import type { RawMessage } from "../types.ts";
 import {
   afterAttempt,
@@ -138,7 +138,8 @@ export class Outbox {
     if (message && typeof message === "object" && "raw" in message && message.binary) {
       throw new TypeError("Cannot enqueue message: binary MIME messages are not supported");
     }
-    const outgoing = new Outgoing(message, envelope, openFile, []);
+    // Files are read as the pool would read them: through its transport's opener, if it has one.
+    const outgoing = new Outgoing(message, envelope, fileOpener(this.#smtp), []);
     // Composed without 8-bit parts: the stored bytes suit any server.
     const prepared = await outgoing.prepare(Capabilities.none("outbox"));
     const body = prepared.body instanceof Uint8Array
