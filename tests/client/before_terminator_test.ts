@@ -73,3 +73,30 @@ test("send options refuse a beforeTerminator that is not a function", async () =
     TypeError,
   );
 });
+
+for (const chunking of [false, true]) {
+  const method = chunking ? "BDAT" : "DATA";
+
+  test(`a throwing beforeTerminator behind a pipelined send: no copy of its message, the neighbour's outcome told truly (${method})`, async () => {
+    await using server = new MockSmtpServer({ extensions: { CHUNKING: chunking } });
+    await using client = await SmtpClient.connect(server.clientOptions());
+    const refusal = new Error("store unavailable");
+    const [first, second] = await Promise.allSettled([
+      client.send({ ...message, subject: "first" }),
+      client.send({ ...message, subject: "second" }, {
+        beforeTerminator: () => Promise.reject(refusal),
+      }),
+    ]);
+    assert.equal(second.status, "rejected");
+    assert.equal((second as PromiseRejectedResult).reason, refusal);
+    const subjects = server.messages.map((m) => m.headers.get("subject"));
+    assert.ok(!subjects.includes("second"), "the refused message never arrives");
+    if (first.status === "fulfilled") {
+      assert.deepEqual(subjects, ["first"]);
+    } else {
+      // Its terminator went out before the connection closed: the server may hold it.
+      assert.equal(first.reason.outcomeUnknown, true, String(first.reason));
+      assert.ok(subjects.length <= 1);
+    }
+  });
+}
