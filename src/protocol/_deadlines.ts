@@ -102,7 +102,13 @@ function tick(): void {
   if ((deadlines.size > 0 || holds > 0) && timer === undefined) schedule(now, nearest);
 }
 
-function stopTimerIfIdle(): void {
+/**
+ * Stops the timer at once when no wait or operation needs it. Waits and operations that end
+ * leave it running instead: its next tick finds nothing to check and stops it, and a wait
+ * that starts before then reuses it (back-to-back sends would otherwise start and stop a timer
+ * each). A session calls this when it closes, so that no timer outlives the last connection.
+ */
+export function stopTimerIfIdle(): void {
   if (deadlines.size > 0 || holds > 0 || timer === undefined) return;
   clearTimeout(timer);
   timer = undefined;
@@ -129,11 +135,13 @@ export function arm(deadline: Deadline, wait: Wait): void {
   schedule(now, at);
 }
 
-/** Ends a wait's deadline (`expired` stays as the ticker left it); the last one stops the timer. */
+/**
+ * Ends a wait's deadline (`expired` stays as the ticker left it). The timer stops at its next
+ * tick when nothing else needs it (see {@linkcode stopTimerIfIdle}).
+ */
 export function disarm(deadline: Deadline): void {
   deadline.active = false;
   deadlines.delete(deadline);
-  stopTimerIfIdle();
 }
 
 /**
@@ -144,8 +152,7 @@ export function holdTimer(): void {
   holds++;
 }
 
-/** Ends a {@linkcode holdTimer}. */
+/** Ends a {@linkcode holdTimer}; the timer stops at its next tick when nothing needs it. */
 export function releaseTimer(): void {
   holds--;
-  stopTimerIfIdle();
 }

@@ -18,7 +18,15 @@ import type { Connection, TlsInfo } from "../transport/types.ts";
 import type { SmtpReply } from "../types.ts";
 import { concat, totalLength } from "../_bytes.ts";
 import { ReplyReader, type ReplyReaderLimits } from "./_reply_reader.ts";
-import { arm, Deadline, disarm, holdTimer, releaseTimer, type Wait } from "./_deadlines.ts";
+import {
+  arm,
+  Deadline,
+  disarm,
+  holdTimer,
+  releaseTimer,
+  stopTimerIfIdle,
+  type Wait,
+} from "./_deadlines.ts";
 
 export { type TotalDeadline, totalDeadline, type Wait } from "./_deadlines.ts";
 
@@ -98,6 +106,7 @@ export class Session {
   #end(reason: unknown): void {
     if (!this.#stop.signal.aborted) this.#stop.abort(reason);
     this.#connection.close();
+    stopTimerIfIdle();
   }
 
   /** Starts a wait's deadline: the session's own one, or a fresh one when that is taken. */
@@ -129,6 +138,8 @@ export class Session {
   #finish(wait: Wait, deadline: Deadline, onAbort: (() => void) | undefined): void {
     disarm(deadline);
     if (onAbort) wait.signal!.removeEventListener("abort", onAbort);
+    // A wait that failed closed the connection: no timer stays behind for it.
+    if (this.#connection.closed) stopTimerIfIdle();
   }
 
   /** The current connection. */
@@ -165,6 +176,7 @@ export class Session {
   /** Ends a {@linkcode hold}. */
   release(): void {
     releaseTimer();
+    if (this.#connection.closed) stopTimerIfIdle();
   }
 
   /** Writes a note to the transcript. */
@@ -194,9 +206,10 @@ export class Session {
     this.#reader = new ReplyReader(this.#limits);
   }
 
-  /** Closes the connection now. */
+  /** Closes the connection now (and the deadline timer, when no other session needs it). */
   close(): void {
     this.#connection.close();
+    stopTimerIfIdle();
   }
 
   /** Writes command lines in one write. */
