@@ -7,7 +7,7 @@
  *     deno run -A scripts/bench.ts [--smoke] [--runs 5] [--messages 2000]
  *       [--latency-messages 500] [--attachment-mb 50] [--large-mb 500] [--dkim-large]
  *       [--only A,E2,...] [--nodemailer-runtime node|deno] [--sink-runtime node|deno]
- *       [--raw-runtime node|deno] [--json results.json]
+ *       [--raw-runtime node|deno] [--client-node PATH] [--json results.json]
  *
  * The `outbox` rows (`--only outbox`, scripts/_bench_outbox.ts) time messages from the
  * outbox's `enqueue()` to accepted at the sink, on Deno KV and on BullMQ (1 worker, 4 worker
@@ -16,7 +16,9 @@
  * Processes per run: the sink (`_bench_sink.ts`, under Node when available, so that it never
  * competes with the client's runtime for the same optimisations), and one client:
  * `_bench_postie.ts` under Deno, `_bench_postie_node.ts` under Node against the npm build,
- * `_bench_nodemailer.ts` under Node, and in the scenarios it can play (plain SMTP, one
+ * `_bench_nodemailer.ts` under Node (`--client-node PATH`: these three Node clients run under
+ * that Node binary instead, the sink under `node` as ever, so that Node versions compare against
+ * the same server), and in the scenarios it can play (plain SMTP, one
  * connection) `_bench_raw.ts`, the raw one-write-per-message client, under Node (the Node
  * scripts bundled with `deno bundle`). Each client warms up, then the sink's counters are reset and the
  * timed window starts. The client measures wall time, its own CPU time (`process.cpuUsage()`)
@@ -47,6 +49,7 @@ const { values: flags } = parseArgs({
     "nodemailer-runtime": { type: "string" },
     "sink-runtime": { type: "string" },
     "raw-runtime": { type: "string" },
+    "client-node": { type: "string" },
     json: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -57,7 +60,8 @@ if (flags.help) {
     "Usage: deno task bench [--smoke] [--runs N] [--messages N] [--latency-messages N]\n" +
       "  [--attachment-mb N] [--large-mb N (0: no D-large)] [--dkim-large (D-large signed)]\n" +
       "  [--only A,B,...] [--nodemailer-runtime node|deno]\n" +
-      "  [--sink-runtime node|deno] [--raw-runtime node|deno] [--json FILE]",
+      "  [--sink-runtime node|deno] [--raw-runtime node|deno] [--client-node PATH]\n" +
+      "  [--json FILE]",
   );
   Deno.exit(0);
 }
@@ -465,6 +469,11 @@ async function launchers(dir: string): Promise<Launchers> {
   ];
   const nodeWanted = (flag: string | undefined) => flag !== "deno";
   const haveNode = await commandWorks("node", ["--version"]);
+  // The Node binary of the clients (postie's npm build, nodemailer, the raw client).
+  const clientNode = flags["client-node"] ?? "node";
+  if (flags["client-node"] && !await commandWorks(clientNode, ["--version"])) {
+    throw new Error(`--client-node ${clientNode}: cannot run it`);
+  }
   let sink = deno("_bench_sink.ts");
   let nodemailer = deno("_bench_nodemailer.ts");
   let sinkRuntime = "deno";
@@ -475,12 +484,12 @@ async function launchers(dir: string): Promise<Launchers> {
   }
   if (haveNode && nodeWanted(flags["nodemailer-runtime"])) {
     const out = await bundle("_bench_nodemailer.ts", dir);
-    if (out) [nodemailer, nodemailerRuntime] = [["node", [out]], "node"];
+    if (out) [nodemailer, nodemailerRuntime] = [[clientNode, [out]], "node"];
   }
   let raw: [string, string[]] | undefined = deno("_bench_raw.ts");
   if (haveNode && nodeWanted(flags["raw-runtime"])) {
     const out = await bundle("_bench_raw.ts", dir);
-    raw = out ? ["node", [out]] : undefined;
+    raw = out ? [clientNode, [out]] : undefined;
   }
   let postieNode: [string, string[]] | undefined;
   if (haveNode) {
@@ -499,7 +508,7 @@ async function launchers(dir: string): Promise<Launchers> {
     if (out) {
       // Read by _bench_postie_node.ts in the child processes, which inherit it.
       Deno.env.set("POSTIE_MODULE", entry);
-      postieNode = ["node", [out]];
+      postieNode = [clientNode, [out]];
     }
   }
   if (!haveNode) console.error("node not found: the sink and nodemailer run under Deno");
