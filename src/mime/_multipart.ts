@@ -186,7 +186,7 @@ function* memoryBody(body: Exclude<PartBody, { kind: "base64-stream" }>): Genera
     yield body.bytes;
     return;
   }
-  const base64 = new Base64LineEncoder(true, true);
+  const base64 = new Base64LineEncoder(true);
   for (let i = 0; i < body.bytes.length; i += SLICE_SIZE) {
     yield base64.push(body.bytes.subarray(i, i + SLICE_SIZE));
   }
@@ -322,7 +322,7 @@ async function* emitPart(part: Part, sources: Sources): AsyncGenerator<Uint8Arra
     yield* memoryBody(body);
     return;
   }
-  const base64 = new Base64LineEncoder(true, true);
+  const base64 = new Base64LineEncoder(true);
   const reader = sources.open(body.stream, body.owned);
   while (true) {
     const value = await reader.read();

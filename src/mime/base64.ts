@@ -158,25 +158,70 @@ function latin1(bytes: Uint8Array): string {
   return text;
 }
 
+/** The four characters of the 24-bit `triple`, as one little-endian 32-bit word. */
+function quad(triple: number): number {
+  return PAIRS[triple >>> 12]! | (PAIRS[triple & 4095]! << 16);
+}
+
+/**
+ * Writes the 76 characters of the whole line of 57 bytes at `i` to `o`: four blocks of 12 bytes
+ * (three 32-bit reads, four 32-bit writes each), then the last 9 bytes. Every read stays inside
+ * the line, so the last line of `input` can be written this way too.
+ */
+function writeWholeLine(
+  input: Uint8Array,
+  source: DataView,
+  i: number,
+  output: DataView,
+  o: number,
+) {
+  for (let end = i + 48; i < end; i += 12, o += 16) {
+    const a = source.getUint32(i);
+    const b = source.getUint32(i + 4);
+    const c = source.getUint32(i + 8);
+    output.setUint32(o, quad(a >>> 8), true);
+    output.setUint32(o + 4, quad(((a & 0xff) << 16) | (b >>> 16)), true);
+    output.setUint32(o + 8, quad(((b & 0xffff) << 8) | (c >>> 24)), true);
+    output.setUint32(o + 12, quad(c & 0xffffff), true);
+  }
+  const a = source.getUint32(i);
+  const b = source.getUint32(i + 4);
+  const c = input[i + 8]!;
+  output.setUint32(o, quad(a >>> 8), true);
+  output.setUint32(o + 4, quad(((a & 0xff) << 16) | (b >>> 16)), true);
+  output.setUint32(o + 8, quad(((b & 0xffff) << 8) | c), true);
+}
+
 /**
  * Writes `input` into `output` at `offset` as base64 lines of 76 characters separated by CRLF;
  * `separate` puts a CRLF before the first line too. Returns the offset after the last byte.
+ *
+ * One pass over the input, writing characters and line breaks as it goes: whole lines through
+ * {@linkcode writeWholeLine}, the short last line group by group. It is faster than the native
+ * `toBase64` followed by moving the lines apart (Deno 2.9: 28 against 34 ms for 60 MB in
+ * 64 KiB chunks), and the only encoder on runtimes without `toBase64` (Node 20 to 24).
  */
-type LineWriter = (
+function writeLines(
   input: Uint8Array,
   output: Uint8Array,
   offset: number,
   separate: boolean,
-) => number;
-
-/** Table-driven: one pass over the input, writing characters and line breaks as it goes. */
-const writeLinesTable: LineWriter = (input, output, offset, separate) => {
+): number {
   const n = input.length;
   if (n === 0) return offset;
   const source = viewOf(input);
   const view = viewOf(output);
   let o = offset;
   let i = 0;
+  for (; i + LINE_BYTES <= n; i += LINE_BYTES) {
+    if (separate) {
+      view.setUint16(o, CRLF_PAIR, true);
+      o += 2;
+    }
+    separate = true;
+    writeWholeLine(input, source, i, view, o);
+    o += LINE_CHARS;
+  }
   while (i < n) {
     if (separate) {
       view.setUint16(o, CRLF_PAIR, true);
@@ -193,39 +238,15 @@ const writeLinesTable: LineWriter = (input, output, offset, separate) => {
     }
   }
   return o;
-};
-
-/**
- * Native: one `toBase64` call for the whole block, written in one piece into `output`, then the
- * lines are moved apart from the last to the first to make room for the CRLFs.
- */
-const writeLinesNative: LineWriter = (input, output, offset, separate) => {
-  if (input.length === 0) return offset;
-  const text = nativeToBase64!.call(input);
-  const first = offset + (separate ? 2 : 0);
-  encoder.encodeInto(text, output.subarray(first));
-  const lines = Math.ceil(text.length / LINE_CHARS);
-  for (let k = lines - 1; k > 0; k--) {
-    const from = first + k * LINE_CHARS;
-    const to = first + k * (LINE_CHARS + 2);
-    output.copyWithin(to, from, Math.min(from + LINE_CHARS, first + text.length));
-    output[to - 2] = CR;
-    output[to - 1] = LF;
-  }
-  if (separate) {
-    output[offset] = CR;
-    output[offset + 1] = LF;
-  }
-  return first + text.length + (lines - 1) * 2;
-};
+}
 
 /**
  * Writes `input` into `output` at `offset` as base64 lines of 76 characters separated by CRLF
- * (none after the last), through the native encoder when there is one. Returns the offset after
- * the last byte; `output` needs {@linkcode wrappedLength}`(input.length, false)` bytes there.
+ * (none after the last). Returns the offset after the last byte; `output` needs
+ * {@linkcode wrappedLength}`(input.length, false)` bytes there.
  */
 export function writeBase64Lines(input: Uint8Array, output: Uint8Array, offset: number): number {
-  return (nativeToBase64 ? writeLinesNative : writeLinesTable)(input, output, offset, false);
+  return writeLines(input, output, offset, false);
 }
 
 /** The number of output bytes for `n` input bytes wrapped as lines (CRLF between lines). */
@@ -241,7 +262,6 @@ export function wrappedLength(n: number, separate: boolean): number {
  * {@linkcode Base64LineEncoder.push}, so chunk boundaries do not matter.
  */
 export class Base64LineEncoder {
-  readonly #write: LineWriter;
   readonly #carry = new Uint8Array(LINE_BYTES);
   #carried = 0;
   #started = false;
@@ -249,13 +269,11 @@ export class Base64LineEncoder {
   #scratch: Uint8Array | undefined;
 
   /**
-   * @param native Use the runtime's `toBase64` when it has it (the default).
    * @param reuse Write every result into one buffer of the encoder's, which the next call to
    *   `push()` or `end()` overwrites: for a consumer that copies each result before it asks
    *   for the next (no garbage per chunk). By default every result is a new array.
    */
-  constructor(native = true, reuse = false) {
-    this.#write = native && nativeToBase64 ? writeLinesNative : writeLinesTable;
+  constructor(reuse = false) {
     this.#reuse = reuse;
   }
 
@@ -288,12 +306,12 @@ export class Base64LineEncoder {
     const out = this.#output(size);
     let o = 0;
     if (head) {
-      o = this.#write(head, out, o, this.#started);
+      o = writeLines(head, out, o, this.#started);
       this.#started = true;
       this.#carried = 0;
     }
     if (whole > 0) {
-      o = this.#write(body, out, o, this.#started);
+      o = writeLines(body, out, o, this.#started);
       this.#started = true;
     }
     const left = chunk.subarray(start + whole);
@@ -306,7 +324,7 @@ export class Base64LineEncoder {
   end(): Uint8Array {
     const n = this.#carried;
     const out = this.#output(wrappedLength(n, this.#started));
-    this.#write(this.#carry.subarray(0, n), out, 0, this.#started);
+    writeLines(this.#carry.subarray(0, n), out, 0, this.#started);
     this.#carried = 0;
     this.#started = false;
     return out;
