@@ -35,9 +35,12 @@ export interface ConnectionFacts {
   readonly tls: boolean;
 }
 
+/** A character outside ASCII, or DEL. */
+const NOT_ASCII = /[^\x00-\x7e]/;
+
+/** Whether `text` is ASCII without DEL. */
 function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7e) return false;
-  return true;
+  return !NOT_ASCII.test(text);
 }
 
 function unsupported(message: string, extension: string): SmtpUnsupportedError {

@@ -35,8 +35,16 @@ export function invalid(input: string, reason: string): TypeError {
   return new TypeError(`Invalid address ${quote(input)}: ${reason}`);
 }
 
+/** CR, LF or NUL. */
+const LINE_BREAK_OR_NUL = /[\r\n\0]/;
+/** A character outside ASCII. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Throws when `text` contains CR, LF or NUL (header injection). */
 export function assertSingleLine(text: string, original: string, what: string): void {
+  // A regular expression runs as machine code from its first use, a loop here does not: this
+  // check runs for every address of every message.
+  if (!LINE_BREAK_OR_NUL.test(text)) return;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x0d || c === 0x0a) throw invalid(original, `${what} contains a line break`);
@@ -54,8 +62,7 @@ export function isAtext(c: number): boolean {
 }
 
 export function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
-  return true;
+  return !NON_ASCII.test(text);
 }
 
 /** Valid addresses seen recently, split: bulk mail repeats the same sender on every message. */

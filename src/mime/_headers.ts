@@ -29,6 +29,9 @@ export function checkHeaderName(name: string): void {
   }
 }
 
+/** The characters that {@linkcode checkText} looks at closely: controls up to CR, surrogates. */
+const SUSPECT_IN_TEXT = /[\0-\r\ud800-\udfff]/;
+
 /**
  * Throws unless `value` is a string that a header can carry exactly: no CR or LF (header
  * injection), no NUL, and no lone surrogate (which is not Unicode text: UTF-8 cannot encode it,
@@ -38,6 +41,7 @@ export function checkText(field: string, value: string): void {
   if (typeof value !== "string") {
     throw new TypeError(`Cannot compose message: ${field} is not a string`);
   }
+  if (!SUSPECT_IN_TEXT.test(value)) return;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c > 0x0d && c < 0xd800) continue;

@@ -16,9 +16,13 @@ export interface EncodedText {
   readonly bytes: Uint8Array;
 }
 
+/** A character outside ASCII. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** The UTF-8 length of `text`, without encoding it (a lone surrogate counts as U+FFFD). */
 export function utf8Length(text: string): number {
   let n = text.length;
+  if (!NON_ASCII.test(text)) return n;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) continue;

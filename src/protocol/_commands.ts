@@ -25,26 +25,24 @@ export function assertNoLineBreak(value: string, what: string): void {
   }
 }
 
+/** CR, LF, NUL, or a Unicode line break. */
+const LINE_BREAK = /[\r\n\0\u0085\u2028\u2029]/;
+/** A space, a control or an angle bracket: none may be in an envelope address. */
+const NOT_IN_ADDRESS = /[\0-\x20<>\x7f]/;
+
+// Regular expressions, not loops: they run as machine code from their first use, and these
+// checks run for every command of every message.
 function hasLineBreak(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0x00 || c === 0x85 || c === 0x2028 || c === 0x2029) {
-      return true;
-    }
-  }
-  return false;
+  return LINE_BREAK.test(value);
 }
 
 /** Checks an envelope address: no line breaks, no angle brackets, no spaces, no controls. */
 export function assertEnvelopeAddress(address: string, what: string): void {
   assertNoLineBreak(address, what);
-  for (let i = 0; i < address.length; i++) {
-    const c = address.charCodeAt(i);
-    if (c <= 0x20 || c === 0x3c || c === 0x3e || c === 0x7f) {
-      throw new TypeError(
-        `Invalid ${what}: ${shown(address)} contains a space, control or angle bracket`,
-      );
-    }
+  if (NOT_IN_ADDRESS.test(address)) {
+    throw new TypeError(
+      `Invalid ${what}: ${shown(address)} contains a space, control or angle bracket`,
+    );
   }
   if (address !== "" && !address.includes("@")) {
     throw new TypeError(`Invalid ${what}: ${shown(address)} has no @`);
