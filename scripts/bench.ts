@@ -20,7 +20,9 @@
  * that Node binary instead, the sink under `node` as ever, so that Node versions compare against
  * the same server), and in the scenarios it can play (plain SMTP, one
  * connection) `_bench_raw.ts`, the raw one-write-per-message client, under Node (the Node
- * scripts bundled with `deno bundle`). Each client warms up, then the sink's counters are reset and the
+ * scripts bundled with `deno bundle`; both libraries stay out of the bundles and load from
+ * their package files, as in an application: postie's npm build from `npm/`, nodemailer from
+ * Deno's npm cache through a `node_modules` link beside its bundle). Each client warms up, then the sink's counters are reset and the
  * timed window starts. The client measures wall time, its own CPU time (`process.cpuUsage()`)
  * and its peak RSS (the kernel's high-water mark, reset at the window's start); the sink counts
  * messages, bytes and read events (reads per message approximate round trips).
@@ -447,11 +449,26 @@ async function commandWorks(command: string, args: string[]): Promise<boolean> {
   }
 }
 
-/** Bundles a script for Node with `deno bundle`; undefined when that fails. */
-async function bundle(script: string, dir: string): Promise<string | undefined> {
+/**
+ * Bundles a script for Node with `deno bundle`; undefined when that fails. `external` packages
+ * stay imports, for Node to load from `node_modules`.
+ */
+async function bundle(
+  script: string,
+  dir: string,
+  external: readonly string[] = [],
+): Promise<string | undefined> {
   const out = `${dir}/${script.replace(/\.ts$/, ".mjs")}`;
   const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform=deno", "-o", out, new URL(script, here).pathname],
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform=deno",
+      ...external.flatMap((name) => ["--external", name]),
+      "-o",
+      out,
+      new URL(script, here).pathname,
+    ],
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -460,6 +477,38 @@ async function bundle(script: string, dir: string): Promise<string | undefined> 
     return undefined;
   }
   return out;
+}
+
+/**
+ * The nodemailer client for Node, loading nodemailer from its package files as an application
+ * does (postie's npm build is loaded the same way), not bundled into the client script: the
+ * bundle links `node_modules/nodemailer` beside it to the package in Deno's npm cache. Falls
+ * back to nodemailer bundled in when the package cannot be found there.
+ */
+async function nodemailerClient(dir: string): Promise<string | undefined> {
+  const info = async (args: string[]) => {
+    const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", ...args],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? JSON.parse(new TextDecoder().decode(stdout)) : undefined;
+  };
+  const script = new URL("_bench_nodemailer.ts", here).pathname;
+  const cache: string | undefined = (await info([]))?.npmCache;
+  // The version the script's import resolves to (other versions may be in the graph too).
+  const modules: { specifier: string }[] = (await info([script]))?.modules ?? [];
+  const version = modules.map((m) => /^npm:\/nodemailer@([^/]+)$/.exec(m.specifier)?.[1])
+    .find((v) => v !== undefined);
+  const packageDir = `${cache}/registry.npmjs.org/nodemailer/${version}`;
+  if (cache && version && await exists(`${packageDir}/package.json`)) {
+    await Deno.mkdir(`${dir}/node_modules`, { recursive: true });
+    await Deno.symlink(packageDir, `${dir}/node_modules/nodemailer`);
+    const out = await bundle("_bench_nodemailer.ts", dir, ["nodemailer"]);
+    if (out) return out;
+  }
+  console.error("nodemailer's package not found in Deno's npm cache: bundled into its client");
+  return await bundle("_bench_nodemailer.ts", dir);
 }
 
 async function launchers(dir: string): Promise<Launchers> {
@@ -483,7 +532,7 @@ async function launchers(dir: string): Promise<Launchers> {
     if (out) [sink, sinkRuntime] = [["node", [out]], "node"];
   }
   if (haveNode && nodeWanted(flags["nodemailer-runtime"])) {
-    const out = await bundle("_bench_nodemailer.ts", dir);
+    const out = await nodemailerClient(dir);
     if (out) [nodemailer, nodemailerRuntime] = [[clientNode, [out]], "node"];
   }
   let raw: [string, string[]] | undefined = deno("_bench_raw.ts");
