@@ -36,7 +36,7 @@ export interface ConnectionFacts {
 }
 
 /** A character outside ASCII, or DEL. */
-const NOT_ASCII = /[^\x00-\x7e]/;
+const NOT_ASCII = /[\u007f-\uffff]/;
 
 /** Whether `text` is ASCII without DEL. */
 function isAscii(text: string): boolean {

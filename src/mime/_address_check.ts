@@ -38,7 +38,7 @@ export function invalid(input: string, reason: string): TypeError {
 /** CR, LF or NUL. */
 const LINE_BREAK_OR_NUL = /[\r\n\0]/;
 /** A character outside ASCII. */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Throws when `text` contains CR, LF or NUL (header injection). */
 export function assertSingleLine(text: string, original: string, what: string): void {

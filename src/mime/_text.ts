@@ -17,7 +17,7 @@ export interface EncodedText {
 }
 
 /** A character outside ASCII. */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** The UTF-8 length of `text`, without encoding it (a lone surrogate counts as U+FFFD). */
 export function utf8Length(text: string): number {

@@ -175,7 +175,7 @@ function writeWholeLine(
   output: DataView,
   o: number,
 ) {
-  for (let end = i + 48; i < end; i += 12, o += 16) {
+  for (const end = i + 48; i < end; i += 12, o += 16) {
     const a = source.getUint32(i);
     const b = source.getUint32(i + 4);
     const c = source.getUint32(i + 8);
