@@ -2,8 +2,9 @@
  * Base64 (RFC 4648) for MIME bodies: a one-shot encoder, a decoder, and a line encoder that
  * keeps its remainder across chunks and wraps the output at 76 columns with CRLF.
  *
- * The fast path uses `Uint8Array.prototype.toBase64` where the runtime has it; elsewhere a
- * table-driven encoder writes the same bytes.
+ * Wrapped lines (message bodies) come from a table-driven encoder that writes bytes straight into
+ * the output; a single line of text (`encodeBase64Plain`, and `encodeBase64` before it splits
+ * lines) uses `Uint8Array.prototype.toBase64` where the runtime has it, the same table elsewhere.
  *
  * @module
  */
