@@ -367,6 +367,7 @@ export async function openAll(
   prepared: readonly PreparedAttachment[],
   openFile: FileOpener | undefined,
 ): Promise<OpenedContent[]> {
+  if (prepared.length === 0) return [];
   const results = await Promise.allSettled(
     prepared.map(async ({ content }): Promise<OpenedContent> => {
       if (content instanceof Uint8Array || "encoded" in content) return content;

@@ -92,6 +92,9 @@ const NODEMAILER_MESSAGE: Readonly<Record<string, string>> = {
   newline: "postie always sends CRLF: leave it out",
 };
 
+/** The default `X-Mailer` field, formatted once. */
+const DEFAULT_X_MAILER = formatUnstructured("X-Mailer", "postie");
+
 function fail(reason: string): TypeError {
   return new TypeError(`Cannot compose message: ${reason}`);
 }
@@ -200,7 +203,8 @@ export function checkMessage(message: Message): CheckedMessage {
     tail += formatAddresses("Disposition-Notification-To", readReceiptTo);
   }
   const xMailer = message.xMailer ?? "postie";
-  if (xMailer !== false) tail += formatUnstructured("X-Mailer", xMailer);
+  if (xMailer === "postie") tail += DEFAULT_X_MAILER;
+  else if (xMailer !== false) tail += formatUnstructured("X-Mailer", xMailer);
   tail += formatCustomHeaders(message.headers, "headers");
   tail += "MIME-Version: 1.0\r\n";
 

@@ -107,13 +107,11 @@ function isPlainSegment(segment: string, max: number): boolean {
   const n = segment.length;
   if (n === 0 || n > max) return false;
   if (isSpace(segment.charCodeAt(0)) || isSpace(segment.charCodeAt(n - 1))) return false;
-  for (let i = 0; i < n; i++) {
-    const c = segment.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c > 0x7e) return false;
-    if (c === 0x3d && segment.charCodeAt(i + 1) === 0x3f) return false; // "=?"
-  }
-  return true;
+  return !NOT_PLAIN.test(segment);
 }
+
+/** What keeps a segment from staying plain: a character outside tab and printable ASCII, `=?`. */
+const NOT_PLAIN = /[^\t\x20-\x7e]|=\?/;
 
 /**
  * Appends unstructured text (RFC 5322 `unstructured`) so that every decoder gives back exactly

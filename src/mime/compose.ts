@@ -79,6 +79,24 @@ export interface ComposedMessage {
   readonly smtpUtf8: boolean;
 }
 
+/**
+ * The header fields of text parts without extra parameters, by type and transfer encoding:
+ * a few fixed strings (three types, three encodings), formatted once each.
+ */
+const textPartHeaders = new Map<string, string>();
+
+function textPartFields(type: string, encoding: string, extra: readonly Parameter[]): string {
+  const key = extra.length === 0 ? `${type} ${encoding}` : undefined;
+  const known = key === undefined ? undefined : textPartHeaders.get(key);
+  if (known !== undefined) return known;
+  const headers = formatWithParameters("Content-Type", type, [
+    ...extra,
+    { key: "charset", value: "UTF-8" },
+  ]) + `Content-Transfer-Encoding: ${encoding}\r\n`;
+  if (key !== undefined) textPartHeaders.set(key, headers);
+  return headers;
+}
+
 /** A text part (text/plain, text/html, text/calendar) with its transfer encoding. */
 function textPart(
   type: string,
@@ -87,10 +105,7 @@ function textPart(
   extra: readonly Parameter[] = [],
 ): { part: LeafPart; eightBit: boolean } {
   const { encoding, bytes } = encodeText(text, allow8bit);
-  const headers = formatWithParameters("Content-Type", type, [
-    ...extra,
-    { key: "charset", value: "UTF-8" },
-  ]) + `Content-Transfer-Encoding: ${encoding}\r\n`;
+  const headers = textPartFields(type, encoding, extra);
   return { part: { headers, body: { kind: "encoded", bytes } }, eightBit: encoding === "8bit" };
 }
 
