@@ -37,41 +37,42 @@ function describe(value: unknown): string {
  * @returns Its mailboxes.
  */
 export function addresses(field: string, input: AddressField): Mailbox[] {
-  if (input === undefined) return [];
   const out: Mailbox[] = [];
-  const add = (item: unknown): void => {
-    if (Array.isArray(item)) {
-      for (const inner of item) add(inner);
-      return;
-    }
-    if (item !== null && typeof item === "object" && "group" in item) {
-      throw fail(
-        `${field}: address groups ({ name, group }) are not supported: list the addresses`,
-      );
-    }
-    if (typeof item !== "string" && (item === null || typeof item !== "object")) {
-      throw fail(`${field}: expected an address or { name, address }, got ${describe(item)}`);
-    }
-    let list: Mailbox[];
-    try {
-      list = parseAddressList(item as AddressInput);
-    } catch (error) {
-      if (error instanceof TypeError) {
-        throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    const object = item as { name?: unknown };
-    if (typeof item === "object" && typeof object.name === "string" && list.length === 1) {
-      out.push({ name: object.name, address: list[0]!.address });
-    } else {
-      for (const mailbox of list) out.push(mailbox);
-    }
-  };
-  add(input);
+  if (input !== undefined) addTo(out, field, input);
   return out;
+}
+
+/** Appends the mailboxes of one item of an address field (a nested list, recursively). */
+function addTo(out: Mailbox[], field: string, item: unknown): void {
+  if (Array.isArray(item)) {
+    for (let i = 0; i < item.length; i++) addTo(out, field, item[i]);
+    return;
+  }
+  if (item !== null && typeof item === "object" && "group" in item) {
+    throw fail(
+      `${field}: address groups ({ name, group }) are not supported: list the addresses`,
+    );
+  }
+  if (typeof item !== "string" && (item === null || typeof item !== "object")) {
+    throw fail(`${field}: expected an address or { name, address }, got ${describe(item)}`);
+  }
+  let list: Mailbox[];
+  try {
+    list = parseAddressList(item as AddressInput);
+  } catch (error) {
+    if (error instanceof TypeError) {
+      throw new TypeError(`Cannot compose message: ${field}: ${error.message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  const object = item as { name?: unknown };
+  if (typeof item === "object" && typeof object.name === "string" && list.length === 1) {
+    out.push({ name: object.name, address: list[0]!.address });
+  } else {
+    for (let i = 0; i < list.length; i++) out.push(list[i]!);
+  }
 }
 
 /**

@@ -19,6 +19,11 @@ export interface EncodedText {
 /** A character outside ASCII. */
 const NON_ASCII = /[\u0080-\uffff]/;
 
+/** NUL, or a character outside ASCII. */
+const NUL_OR_NON_ASCII = /[\0\u0080-\uffff]/;
+/** A line of more than `MAX_LINE_OCTETS` characters. */
+const LONG_ASCII_LINE = new RegExp(`[^\r\n]{${MAX_LINE_OCTETS + 1}}`);
+
 /** The UTF-8 length of `text`, without encoding it (a lone surrogate counts as U+FFFD). */
 export function utf8Length(text: string): number {
   let n = text.length;
@@ -49,7 +54,16 @@ export function normalizeLineEnds(text: string): string {
  * quoted-printable. A NUL byte always forces quoted-printable.
  */
 export function encodeText(text: string, allow8bit: boolean): EncodedText {
-  const bytes = encoder.encode(normalizeLineEnds(text));
+  const normalized = normalizeLineEnds(text);
+  const bytes = encoder.encode(normalized);
+  // ASCII without NUL, and no line over the limit (ASCII: one byte per character): 7bit, known
+  // without looking at each byte.
+  if (
+    !NUL_OR_NON_ASCII.test(normalized) &&
+    (normalized.length <= MAX_LINE_OCTETS || !LONG_ASCII_LINE.test(normalized))
+  ) {
+    return { encoding: "7bit", bytes };
+  }
   let eightBit = false;
   let nul = false;
   let longest = 0;

@@ -243,6 +243,11 @@ test("text transfer encodings: 7bit, quoted-printable, and 8bit only when allowe
     ["Grüße", false, "quoted-printable", false],
     ["Grüße", true, "8bit", true],
     [`${"x".repeat(1200)}`, false, "quoted-printable", false],
+    // The line limit is 998 octets: exactly that stays 7bit, one more does not.
+    [`a\n${"x".repeat(998)}\nb`, false, "7bit", false],
+    [`a\n${"x".repeat(999)}\nb`, false, "quoted-printable", false],
+    [`${"x".repeat(998)}\n${"y".repeat(998)}`, false, "7bit", false],
+    [`${"short line\n".repeat(200)}`, false, "7bit", false],
     [`Grüße ${"x".repeat(1200)}`, true, "quoted-printable", false],
     ["nul \0 byte", true, "quoted-printable", false],
   ];
