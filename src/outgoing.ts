@@ -49,6 +49,9 @@ function hasEightBitBytes(bytes: Uint8Array): boolean {
   return false;
 }
 
+/** A character that UTF-8 encodes with bytes of 0x80 and above. */
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /**
  * One message and the bodies of its attempts. The rule for sending it again: bytes (a raw
  * message given as bytes or text, a composed message without streams) can always be produced
@@ -299,8 +302,11 @@ export class Outgoing {
         to: envelope.to,
         body,
         ownsBody: false,
-        // A stream is not read ahead to find out; bytes are.
-        eightBit: body instanceof Uint8Array && hasEightBitBytes(body),
+        // A stream is not read ahead to find out; bytes are (text, unsigned, before encoding:
+        // a regular expression rather than a loop over every byte).
+        eightBit: typeof raw === "string" && this.#signers.length === 0
+          ? NON_ASCII.test(raw)
+          : body instanceof Uint8Array && hasEightBitBytes(body),
         smtpUtf8: false,
         crlfLineEnds: false,
         binary,
