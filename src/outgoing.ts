@@ -17,6 +17,7 @@ import { checkSendOptions } from "./client_options.ts";
 import type { SendOptions } from "./options.ts";
 import { composeForSending } from "./mime/compose.ts";
 import { checkFiles } from "./mime/_attachments.ts";
+import { isAscii } from "./mime/_text.ts";
 import { type CheckedMessage, checkMessage } from "./mime/_check.ts";
 import { recordedBoundaries } from "./mime/_multipart.ts";
 import type { Message } from "./mime/mod.ts";
@@ -48,9 +49,6 @@ function hasEightBitBytes(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
   return false;
 }
-
-/** A character that UTF-8 encodes with bytes of 0x80 and above. */
-const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * One message and the bodies of its attempts. The rule for sending it again: bytes (a raw
@@ -305,7 +303,7 @@ export class Outgoing {
         // A stream is not read ahead to find out; bytes are (text, unsigned, before encoding:
         // a regular expression rather than a loop over every byte).
         eightBit: typeof raw === "string" && this.#signers.length === 0
-          ? NON_ASCII.test(raw)
+          ? !isAscii(raw)
           : body instanceof Uint8Array && hasEightBitBytes(body),
         smtpUtf8: false,
         crlfLineEnds: false,

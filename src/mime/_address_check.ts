@@ -6,7 +6,7 @@
  * @module
  */
 
-import { utf8Length } from "./_text.ts";
+import { isAscii, utf8Length } from "./_text.ts";
 
 /** RFC 5321 limits, in octets. */
 const MAX_LOCAL_OCTETS = 64;
@@ -37,8 +37,6 @@ export function invalid(input: string, reason: string): TypeError {
 
 /** CR, LF or NUL. */
 const LINE_BREAK_OR_NUL = /[\r\n\0]/;
-/** A character outside ASCII. */
-const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Throws when `text` contains CR, LF or NUL (header injection). */
 export function assertSingleLine(text: string, original: string, what: string): void {
@@ -59,10 +57,6 @@ export function isAtext(c: number): boolean {
     return true;
   }
   return "!#$%&'*+-/=?^_`{|}~".includes(String.fromCharCode(c));
-}
-
-export function isAscii(text: string): boolean {
-  return !NON_ASCII.test(text);
 }
 
 /** Valid addresses seen recently, split: bulk mail repeats the same sender on every message. */

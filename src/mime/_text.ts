@@ -24,10 +24,15 @@ const NUL_OR_NON_ASCII = /[\0\u0080-\uffff]/;
 /** A line of more than `MAX_LINE_OCTETS` characters. */
 const LONG_ASCII_LINE = new RegExp(`[^\r\n]{${MAX_LINE_OCTETS + 1}}`);
 
+/** Whether `text` is ASCII: UTF-8 writes it one byte per character, each below 0x80. */
+export function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
+}
+
 /** The UTF-8 length of `text`, without encoding it (a lone surrogate counts as U+FFFD). */
 export function utf8Length(text: string): number {
   let n = text.length;
-  if (!NON_ASCII.test(text)) return n;
+  if (isAscii(text)) return n;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) continue;

@@ -12,12 +12,12 @@ import { encodeWords } from "./_encoded_words.ts";
 import {
   assertSingleLine,
   invalid,
-  isAscii,
   isAtext,
   quote,
   splitAddress,
   toAsciiDomain,
 } from "./_address_check.ts";
+import { isAscii } from "./_text.ts";
 
 /** An address as users give it: `"Name" <a@b>`, `a@b`, or an object. */
 export type AddressInput = string | { readonly name?: string; readonly address: string };

@@ -62,6 +62,29 @@ test("the table-driven and native encoders agree on random bytes", () => {
   );
 });
 
+/**
+ * Runs `write` on `bytes` copied to `inputShift` inside a larger buffer (a read past the input's
+ * end would throw) into an output marked with `*` from `outputShift`; checks that it returns the
+ * end of `size` bytes and wrote nothing outside them, and returns what it wrote as text.
+ */
+function writeShifted(
+  bytes: Uint8Array,
+  inputShift: number,
+  outputShift: number,
+  size: number,
+  write: (input: Uint8Array, output: Uint8Array, offset: number) => number,
+): string {
+  const input = new Uint8Array(bytes.length + inputShift + 4).fill(0xff)
+    .subarray(inputShift, inputShift + bytes.length);
+  input.set(bytes);
+  const output = new Uint8Array(outputShift + size + 4).fill(0x2a);
+  const end = write(input, output, outputShift);
+  assert.equal(end, outputShift + size);
+  assert.ok(output.subarray(0, outputShift).every((b) => b === 0x2a));
+  assert.ok(output.subarray(end).every((b) => b === 0x2a));
+  return new TextDecoder().decode(output.subarray(outputShift, end));
+}
+
 test("the table-driven encoder reads and writes at any alignment, leaving the rest alone", () => {
   fc.assert(
     fc.property(
@@ -69,20 +92,10 @@ test("the table-driven encoder reads and writes at any alignment, leaving the re
       fc.nat(7),
       fc.nat(7),
       (bytes, inputShift, outputShift) => {
-        // Shifted copies: the encoder reads whole words where it can, never past its input.
-        const input = new Uint8Array(bytes.length + inputShift + 4).fill(0xff)
-          .subarray(inputShift, inputShift + bytes.length);
-        input.set(bytes);
+        // The encoder reads whole words where it can, never past its input.
         const size = Math.ceil(bytes.length / 3) * 4;
-        const output = new Uint8Array(outputShift + size + 4).fill(0x2a);
-        const end = encodeBase64TableInto(input, output, outputShift);
-        assert.equal(end, outputShift + size);
-        assert.equal(
-          new TextDecoder().decode(output.subarray(outputShift, end)),
-          btoa(String.fromCharCode(...bytes)),
-        );
-        assert.ok(output.subarray(0, outputShift).every((b) => b === 0x2a));
-        assert.ok(output.subarray(end).every((b) => b === 0x2a));
+        const text = writeShifted(bytes, inputShift, outputShift, size, encodeBase64TableInto);
+        assert.equal(text, btoa(String.fromCharCode(...bytes)));
       },
     ),
   );
@@ -101,20 +114,9 @@ test("writeBase64Lines() writes whole and short lines at any alignment, leaving 
       fc.nat(7),
       fc.nat(7),
       (bytes, inputShift, outputShift) => {
-        // The input is a view inside a larger buffer: a read past its end would throw.
-        const input = new Uint8Array(bytes.length + inputShift + 4).fill(0xff)
-          .subarray(inputShift, inputShift + bytes.length);
-        input.set(bytes);
         const size = wrappedLength(bytes.length, false);
-        const output = new Uint8Array(outputShift + size + 4).fill(0x2a);
-        const end = writeBase64Lines(input, output, outputShift);
-        assert.equal(end, outputShift + size);
-        assert.equal(
-          new TextDecoder().decode(output.subarray(outputShift, end)),
-          encodeBase64(bytes),
-        );
-        assert.ok(output.subarray(0, outputShift).every((b) => b === 0x2a));
-        assert.ok(output.subarray(end).every((b) => b === 0x2a));
+        const text = writeShifted(bytes, inputShift, outputShift, size, writeBase64Lines);
+        assert.equal(text, encodeBase64(bytes));
       },
     ),
   );
