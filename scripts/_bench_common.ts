@@ -27,7 +27,7 @@ export interface ClientArgs {
   /** `sequential`: each send awaited before the next; `queued`: all at once. */
   readonly order: "sequential" | "queued";
   readonly warmup: number;
-  /** A file to attach to each timed message. */
+  /** A file to attach to every message, warm-up and timed. */
   readonly attachment: string | undefined;
   /** Sign every message with DKIM: postie with this algorithm, nodemailer always with RSA. */
   readonly dkim: "rsa" | "ed25519" | undefined;
@@ -223,21 +223,21 @@ export async function drain(
 
 /**
  * The `mime` task: composes the attachment message once as the timed window, after a warm-up
- * composition of a small message, and reports its cost.
+ * composition of the same message, and reports its cost.
  *
  * @param impl The client's name in the report.
  * @param runtime The runtime's name and version.
  * @param attachment The attachment's path.
- * @param compose Composes the attachment message (or, given no path, the small one) and reads
- *   it to the end, returning its size in bytes.
+ * @param compose Composes the message with the attachment at `path` and reads it to the end,
+ *   returning its size in bytes.
  */
 export async function timeComposition(
   impl: string,
   runtime: string,
   attachment: string,
-  compose: (path: string | undefined) => Promise<number>,
+  compose: (path: string) => Promise<number>,
 ): Promise<void> {
-  await compose(undefined);
+  await compose(attachment);
   await waitForStart();
   let bytes = 0;
   const cost = await measure(async () => {
@@ -248,24 +248,26 @@ export async function timeComposition(
 
 /**
  * The `send` task's two windows: `args.warmup` messages, the start signal, then `args.messages`
- * timed ones, each window in the scenario's order (one after another, or all at once).
+ * timed ones, each window in the scenario's order (one after another, or all at once). Both send
+ * the same kind of message (with the attachment, in D), so that the timed window finds the code it
+ * runs compiled already.
  *
  * @param args The scenario.
- * @param send Sends message number `n` (`timed`: in the timed window).
+ * @param send Sends message number `n`.
  * @returns What the timed window cost.
  */
 export async function warmUpAndMeasure(
   args: ClientArgs,
-  send: (n: number, timed: boolean) => Promise<unknown>,
+  send: (n: number) => Promise<unknown>,
 ): Promise<Measurement> {
-  const inOrder = async (count: number, from: number, timed: boolean) => {
+  const inOrder = async (count: number, from: number) => {
     if (args.order === "sequential") {
-      for (let i = 0; i < count; i++) await send(from + i, timed);
+      for (let i = 0; i < count; i++) await send(from + i);
     } else {
-      await Promise.all(Array.from({ length: count }, (_, i) => send(from + i, timed)));
+      await Promise.all(Array.from({ length: count }, (_, i) => send(from + i)));
     }
   };
-  await inOrder(args.warmup, 0, false);
+  await inOrder(args.warmup, 0);
   await waitForStart();
-  return await measure(() => inOrder(args.messages, args.warmup, true));
+  return await measure(() => inOrder(args.messages, args.warmup));
 }

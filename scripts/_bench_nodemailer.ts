@@ -30,9 +30,7 @@ const runtime = versions.deno ? `deno ${versions.deno}` : `node ${process.versio
 
 if (args.task === "mime") {
   await timeComposition("nodemailer", runtime, args.attachment!, (path) => {
-    const message = path
-      ? { ...attachmentMessage(), attachments: [{ filename: ATTACHMENT_NAME, path }] }
-      : benchMessage(0, 1);
+    const message = { ...attachmentMessage(), attachments: [{ filename: ATTACHMENT_NAME, path }] };
     return drain(new MailComposer(message).compile().createReadStream() as Readable);
   });
   process.exit(0);
@@ -62,8 +60,8 @@ const transport = nodemailer.createTransport({
     : {}),
 });
 
-function make(n: number, timed: boolean) {
-  if (timed && args.attachment) {
+function make(n: number) {
+  if (args.attachment) {
     return {
       ...attachmentMessage(),
       attachments: [{ filename: ATTACHMENT_NAME, path: args.attachment }],
@@ -72,6 +70,6 @@ function make(n: number, timed: boolean) {
   return benchMessage(n, args.recipients);
 }
 
-const cost = await warmUpAndMeasure(args, (n, timed) => transport.sendMail(make(n, timed)));
+const cost = await warmUpAndMeasure(args, (n) => transport.sendMail(make(n)));
 report({ impl: "nodemailer", runtime, messages: args.messages, ...cost });
 transport.close();

@@ -38,12 +38,10 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
 
   if (args.task === "mime") {
     await timeComposition("postie", runtime, args.attachment!, async (path) => {
-      const message = path
-        ? {
-          ...attachmentMessage(),
-          attachments: [{ filename: ATTACHMENT_NAME, content: { path } }],
-        }
-        : benchMessage(0, 1);
+      const message = {
+        ...attachmentMessage(),
+        attachments: [{ filename: ATTACHMENT_NAME, content: { path } }],
+      };
       return await drain((await composeMessage(message, { openFile })).body);
     });
     return;
@@ -67,9 +65,9 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
       : {}),
   };
 
-  /** The message number `n`; the timed messages of scenario D carry the attachment. */
-  function make(n: number, timed: boolean): Message {
-    if (timed && args.attachment) {
+  /** The message number `n`; in scenario D every message carries the attachment. */
+  function make(n: number): Message {
+    if (args.attachment) {
       return {
         ...attachmentMessage(),
         attachments: [{ filename: ATTACHMENT_NAME, content: { path: args.attachment } }],
@@ -87,11 +85,11 @@ export async function runPostie(postie: PostieModule, runtime: string): Promise<
       maxMessages: Infinity,
       maxQueue: Infinity,
     });
-    cost = await warmUpAndMeasure(args, (n, timed) => pool.send(make(n, timed)));
+    cost = await warmUpAndMeasure(args, (n) => pool.send(make(n)));
     await pool.close();
   } else {
     const client = await SmtpClient.connect(options);
-    cost = await warmUpAndMeasure(args, (n, timed) => client.send(make(n, timed)));
+    cost = await warmUpAndMeasure(args, (n) => client.send(make(n)));
     await client.quit();
   }
   report({ impl: "postie", runtime, messages: args.messages, ...cost });

@@ -151,16 +151,16 @@ async function sendAttachment(path: string): Promise<void> {
   await replies(2 + chunks);
 }
 
-async function run(count: number, from: number, timed: boolean): Promise<void> {
+async function run(count: number, from: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    if (timed && args.attachment) await sendAttachment(args.attachment);
+    if (args.attachment) await sendAttachment(args.attachment);
     else await sendSmall(from + i);
   }
 }
 
-await run(args.warmup, 0, false);
+await run(args.warmup, 0);
 await waitForStart();
-const cost = await measure(() => run(args.messages, args.warmup, true));
+const cost = await measure(() => run(args.messages, args.warmup));
 report({ impl: "raw", runtime, messages: args.messages, ...cost });
 socket.write("QUIT\r\n");
 await replies(1);
