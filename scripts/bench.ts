@@ -115,15 +115,6 @@ interface Scenario {
   readonly megabytes?: number;
 }
 
-/**
- * Sends before the timed window of the small-message scenarios: as many as it times, so that the
- * window measures each client in its steady state. Node 20's V8 (no Maglev) optimises a function
- * only after many calls: in a fresh process, postie's npm build took about 0.35-0.5 ms per
- * message over its first ~1,600 sends and 0.10-0.15 ms from then on, and even the raw client ran
- * about 2x slower at first (timelines of 200 sends each, 2026-12-03). `A-cold` keeps the first
- * sends of a fresh process in view.
- */
-const warmup = (n: number) => n;
 /** The warm-up of `A-cold`: a fresh process, its first sends timed. */
 const coldWarmup = (n: number) => Math.min(200, Math.ceil(n / 10));
 const tlsFlags = (mode: string) => [
@@ -140,7 +131,15 @@ interface DkimKeys {
 }
 
 function scenarios(attachment: string, large: string | undefined, keys: DkimKeys): Scenario[] {
-  const small = [`--messages=${messages}`, `--warmup=${warmup(messages)}`];
+  /**
+   * Sends before the timed window of the small-message scenarios: as many as it times, so that the
+   * window measures each client in its steady state. Node 20's V8 (no Maglev) optimises a function
+   * only after many calls: in a fresh process, postie's npm build took about 0.35-0.5 ms per
+   * message over its first ~1,600 sends and 0.10-0.15 ms from then on, and even the raw client ran
+   * about 2x slower at first (timelines of 200 sends each, 2026-12-03). `A-cold` keeps the first
+   * sends of a fresh process in view.
+   */
+  const small = [`--messages=${messages}`, `--warmup=${messages}`];
   const sign = (algorithm: "rsa" | "ed25519") => [
     `--dkim=${algorithm}`,
     `--dkim-key=${keys[algorithm]}`,
